@@ -1,0 +1,18 @@
+# shellcheck shell=bash
+# profile_flags NAME: print the Deno permission flags of scripts/profiles/NAME.flags, one per line,
+# with comments dropped and ${VAR} references expanded from the current environment. Empty list entries
+# left by unset variables are removed (",," and trailing ",").
+profile_flags() {
+  local file
+  file="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/profiles/$1.flags"
+  [ -f "$file" ] || { echo "unknown permission profile \"$1\" (no $file)" >&2; return 2; }
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do
+    line="${line%%#*}"
+    line="$(printf '%s' "$line" | sed -e 's/[[:space:]]*$//' -e 's/^[[:space:]]*//')"
+    [ -n "$line" ] || continue
+    line="$(eval "printf '%s' \"$line\"")"
+    line="$(printf '%s' "$line" | sed -e 's/unix:,/,/g; s/,unix:$//; s/,,*/,/g; s/,$//; s/=,/=/')"
+    printf '%s\n' "$line"
+  done <"$file"
+}

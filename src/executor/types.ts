@@ -1,0 +1,101 @@
+/**
+ * The container executor interface: what the runner needs from an engine, and nothing more.
+ *
+ * One implementation per engine family (`docker/` speaks the Docker Engine API, which Podman also serves;
+ * `singularity/` drives the Singularity or Apptainer CLI). Every implementation passes the same conformance
+ * suite in `tests/conformance/`. An executor never reads the job file: the runner turns the job into a
+ * {@link ContainerSpec}.
+ *
+ * Lifecycle, always in this order: `loadImage` → `create` → `start` → `wait`; `stop` may be called at any time
+ * and from anywhere (signal handler, timer), concurrently with `wait`; `close` is called exactly once on every
+ * path and releases everything the executor created.
+ *
+ * @module
+ */
+
+/** A host path made visible inside the container. */
+export interface BindMount {
+  /** Absolute path on the host. */
+  hostPath: string;
+  /** True to mount read-only. */
+  readOnly: boolean;
+}
+
+/** GPU stack requested by the job; "" for none. */
+export type GpuStack = "" | "cuda" | "rocm";
+
+/** Everything an executor needs to create one container. */
+export interface ContainerSpec {
+  /** Deterministic container name derived from the job uuid (Docker name; Singularity ignores it). */
+  name: string;
+  /** Image ID as given by the tarball's manifest: `sha256:<hex of the config digest>`. */
+  image: string;
+  /** argv of the process to run; never empty. */
+  command: string[];
+  /** Working directory inside the container; "" keeps the image default. */
+  workingDir: string;
+  /** The container's whole environment (nothing of berth's own environment leaks in). */
+  env: Record<string, string>;
+  /** Bind mounts keyed by absolute container path. */
+  mounts: Record<string, BindMount>;
+  /** CPU limit in cores; 0 for none. */
+  vcpus: number;
+  /** Memory limit in bytes; 0 for none. */
+  ram: number;
+  /** GPUs to make available. */
+  gpu: { stack: GpuStack; deviceCount: number };
+  /** False: the container gets no network (only `lo`). */
+  enableNetwork: boolean;
+  /** Network mode when networking is enabled: "default" (engine default), "host", or an engine-specific name. */
+  networkMode: string;
+  /** Parent cgroup for the container (Docker `CgroupParent`); "" for the engine default. */
+  cgroupParent: string;
+  /** Bytes for the container's stdin, or null for an empty stdin (EOF at once). */
+  stdin: ReadableStream<Uint8Array> | null;
+  /** Sink for the container's stdout; closed by the executor when the stream ends. */
+  stdout: WritableStream<Uint8Array>;
+  /** Sink for the container's stderr; closed by the executor when the stream ends. */
+  stderr: WritableStream<Uint8Array>;
+}
+
+/** A log function: one message (possibly several lines) per call, timestamped by the receiver. */
+export type LogFn = (message: string) => void;
+
+/** Progress of an image load or conversion, for the runner's progress display. */
+export interface ImageProgress {
+  /** Bytes of the tarball sent to the engine (or read by the converter) so far. */
+  done: number;
+  /** Size of the tarball in bytes. */
+  total: number;
+}
+
+/** What every engine implementation provides. See the module doc for the calling order. */
+export interface ContainerExecutor {
+  /** Engine family and version for the log, e.g. `docker Engine 20.10.24, containerd 1.6.20, runc 1.1.5`. */
+  runtime(): Promise<string>;
+  /**
+   * Makes the image usable. `imageId` is the config digest from the tarball's manifest; if the engine (or the
+   * SIF cache) already has it, nothing is loaded. Throws {@link ImageError} for a bad tarball and
+   * {@link EngineError} when the engine fails.
+   */
+  loadImage(imageId: string, tarballPath: string, onProgress?: (p: ImageProgress) => void): Promise<void>;
+  /** Creates the container (and, for Docker, attaches its stdio) without starting it. */
+  create(spec: ContainerSpec): Promise<void>;
+  /** Starts the created container. */
+  start(): Promise<void>;
+  /**
+   * Resolves with the container's exit code once it has exited AND its output has been drained to the end.
+   * Any exit of the container is a code (128+N for a process killed by signal N); only infrastructure
+   * failures reject, with {@link EngineError}.
+   */
+  wait(): Promise<number>;
+  /** Kills the container at once. Idempotent; safe before start, after exit and concurrently with wait. */
+  stop(): Promise<void>;
+  /** Releases everything: removes the container, temp files, child processes. Safe on every path. */
+  close(): Promise<void>;
+  /** Host PID of a process inside the container, or 0 when none is running (for resource statistics). */
+  pid(): Promise<number>;
+}
+
+/** Engines berth can drive. `docker` and `podman` share the Docker-API executor. */
+export type EngineName = "docker" | "podman" | "singularity" | "apptainer";
