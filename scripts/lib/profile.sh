@@ -11,8 +11,10 @@ profile_flags() {
     line="${line%%#*}"
     line="$(printf '%s' "$line" | sed -e 's/[[:space:]]*$//' -e 's/^[[:space:]]*//')"
     [ -n "$line" ] || continue
-    line="$(eval "printf '%s' \"$line\"")"
-    line="$(printf '%s' "$line" | sed -e 's/unix:,/,/g; s/,unix:$//; s/,,*/,/g; s/,$//; s/=,/=/')"
+    while [[ $line =~ \$\{([A-Za-z_][A-Za-z0-9_]*)\} ]]; do
+      line="${line/"${BASH_REMATCH[0]}"/${!BASH_REMATCH[1]:-}}"
+    done
+    line="$(printf '%s' "$line" | sed -e 's/,,*/,/g; s/,$//; s/=,/=/')"
     printf '%s\n' "$line"
   done <"$file"
 }
