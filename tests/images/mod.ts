@@ -4,14 +4,15 @@
  * @module
  */
 
-import { fromFileUrl, join } from "node:path";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { buildImage, type BuiltImage } from "./builder.ts";
 import { bigImage as bigImageDefinition, type TestImageName } from "./catalog.ts";
 
 export type { BuiltImage, TestImageName };
 
 /** The directory holding the built test images. */
-export const IMAGES_DIR: string = join(fromFileUrl(new URL(".", import.meta.url)), "..", ".images");
+export const IMAGES_DIR: string = join(fileURLToPath(new URL(".", import.meta.url)), "..", ".images");
 
 let index: Record<string, BuiltImage> | undefined;
 
