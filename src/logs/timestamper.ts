@@ -18,29 +18,55 @@ export interface TimestamperOptions {
   clock?: () => string;
 }
 
-/** Creates a transform that prefixes each line of the byte stream with `<timestamp> `. */
+/**
+ * Creates a transform that prefixes each line of the byte stream with `<timestamp> `.
+ *
+ * Lines that arrive in the same chunk share one timestamp (they arrived together), and each input chunk becomes
+ * one output chunk, so output with many short lines costs one copy per chunk rather than work per line.
+ */
 export function createTimestamper(options: TimestamperOptions = {}): TransformStream<Uint8Array, Uint8Array> {
   const clock = options.clock ?? defaultClock;
   let atLineStart = true;
   return new TransformStream({
     transform(chunk, controller) {
+      if (chunk.length === 0) return;
+      const leading = atLineStart;
+      const starts = countInner(chunk) + (leading ? 1 : 0);
+      atLineStart = chunk[chunk.length - 1] === NL;
+      if (starts === 0) {
+        controller.enqueue(chunk);
+        return;
+      }
+      const prefix = encoder.encode(clock() + " ");
+      const out = new Uint8Array(chunk.length + starts * prefix.length);
+      let o = 0;
+      if (leading) {
+        out.set(prefix, 0);
+        o = prefix.length;
+      }
       let start = 0;
-      while (start < chunk.length) {
-        if (atLineStart) {
-          controller.enqueue(encoder.encode(clock() + " "));
-          atLineStart = false;
-        }
+      for (;;) {
         const nl = chunk.indexOf(NL, start);
-        if (nl < 0) {
-          controller.enqueue(chunk.subarray(start));
-          return;
+        if (nl < 0 || nl === chunk.length - 1) {
+          out.set(chunk.subarray(start), o);
+          break;
         }
-        controller.enqueue(chunk.subarray(start, nl + 1));
-        atLineStart = true;
+        out.set(chunk.subarray(start, nl + 1), o);
+        o += nl + 1 - start;
+        out.set(prefix, o);
+        o += prefix.length;
         start = nl + 1;
       }
+      controller.enqueue(out);
     },
   });
+}
+
+/** The number of "\n" bytes in `chunk` that are followed by more bytes of the same chunk. */
+function countInner(chunk: Uint8Array): number {
+  let n = 0;
+  for (let i = chunk.indexOf(NL); i >= 0 && i < chunk.length - 1; i = chunk.indexOf(NL, i + 1)) n++;
+  return n;
 }
 
 /** Prefixes every line of a complete text message with a timestamp; ensures it ends with a newline. */

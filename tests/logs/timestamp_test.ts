@@ -30,10 +30,29 @@ async function runThrough(chunks: string[]): Promise<string> {
 }
 
 Deno.test("createTimestamper() prefixes each line once, also across split writes", async () => {
-  assertEquals(await runThrough(["a\nb\n"]), "T0 a\nT1 b\n");
+  // Lines that arrive in one chunk share that chunk's timestamp.
+  assertEquals(await runThrough(["a\nb\n"]), "T0 a\nT0 b\n");
+  assertEquals(await runThrough(["a\n", "b\n"]), "T0 a\nT1 b\n");
   assertEquals(await runThrough(["par", "tial\nnext"]), "T0 partial\nT1 next");
-  assertEquals(await runThrough(["\n\n"]), "T0 \nT1 \n");
+  assertEquals(await runThrough(["par", "tial\n", "next"]), "T0 partial\nT1 next");
+  assertEquals(await runThrough(["\n\n"]), "T0 \nT0 \n");
   assertEquals(await runThrough(["x", "", "y\n", "z"]), "T0 xy\nT1 z");
+});
+
+Deno.test("createTimestamper() output equals a line-by-line reference for random chunkings", async () => {
+  const text = "alpha\n\nbeta gamma\ndelta\nno newline at end";
+  for (let round = 0; round < 200; round++) {
+    const chunks: string[] = [];
+    for (let i = 0; i < text.length;) {
+      const n = 1 + Math.floor(Math.random() * 8);
+      chunks.push(text.slice(i, i + n));
+      i += n;
+    }
+    const out = await runThrough(chunks);
+    // Remove the timestamps: what remains is the input, and each line got exactly one.
+    assertEquals(out.replace(/(^|\n)T\d+ /g, "$1"), text);
+    assertEquals(out.split("\n").filter((l) => /^T\d+ /.test(l)).length, text.split("\n").length);
+  }
 });
 
 Deno.test("createTimestamper() keeps binary bytes exactly", async () => {
