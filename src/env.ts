@@ -9,7 +9,9 @@ export function readEnv(name: string): string | undefined {
   try {
     return Deno.env.get(name);
   } catch (err) {
-    if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) return undefined;
+    if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
+      return undefined;
+    }
     throw err;
   }
 }

@@ -58,7 +58,7 @@ export class JobFileError extends BerthError {
     super(
       field === ""
         ? `Cannot read job file "${path}": ${problem}`
-        : `Cannot read job file "${path}": field ${field} ${problem}`,
+        : `Cannot read job file "${path}": field ${JSON.stringify(field)} ${problem}`,
       options,
     );
     this.path = path;

@@ -35,7 +35,9 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig["options"
       strict: true,
     });
   } catch (err) {
-    const msg = err instanceof Error ? err.message.replace(/\. To specify a positional argument.*$/s, "") : String(err);
+    const msg = err instanceof Error
+      ? err.message.replace(/\. To specify a positional argument.*$/s, "")
+      : String(err);
     throw new UsageError(`${command}: ${msg} (try "berth ${command} --help")`);
   }
 }

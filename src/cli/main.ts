@@ -44,7 +44,10 @@ function profileName(): string {
 export function describeFailure(err: unknown): { line: string; code: number } {
   if (err instanceof BerthError) return { line: err.message, code: err.exitCode };
   if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
-    const what = err.message.replace(/, run again with the --allow-\S+ flag$/, "").replace(/\s*\n[\s\S]*$/, "");
+    const what = err.message.replace(/, run again with the --allow-\S+ flag$/, "").replace(
+      /\s*\n[\s\S]*$/,
+      "",
+    );
     return {
       line: `permission refused by berth's Deno sandbox (profile "${profileName()}"): ${what}`,
       code: ExitCode.Failure,

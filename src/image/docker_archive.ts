@@ -71,7 +71,9 @@ export async function indexImageArchive(path: string): Promise<Map<string, TarEn
       );
     }
     if (e.type === "hardlink" && unsafeName(e.linkName)) {
-      throw new ImageError(`Image tarball "${path}" has a hard link "${e.name}" pointing outside the archive`);
+      throw new ImageError(
+        `Image tarball "${path}" has a hard link "${e.name}" pointing outside the archive`,
+      );
     }
     byName.set(e.name.replace(/\/+$/, ""), e);
   }
@@ -118,13 +120,20 @@ export async function readImageManifest(path: string): Promise<ImageManifest> {
   if (!manifestEntry || manifestEntry.type !== "file") {
     throw new ImageError(`Image tarball "${path}" is not a docker-save archive (it has no manifest.json)`);
   }
-  const manifest = parseJsonEntry(path, "manifest.json", await readTarEntry(path, manifestEntry, MAX_JSON_BYTES));
+  const manifest = parseJsonEntry(
+    path,
+    "manifest.json",
+    await readTarEntry(path, manifestEntry, MAX_JSON_BYTES),
+  );
   if (!Array.isArray(manifest) || manifest.length !== 1) {
     const n = Array.isArray(manifest) ? manifest.length : 0;
     throw new ImageError(`Image tarball "${path}" holds ${n} images; berth needs exactly one`);
   }
   const item = manifest[0] as { Config?: unknown; Layers?: unknown; RepoTags?: unknown };
-  if (typeof item.Config !== "string" || !Array.isArray(item.Layers) || !item.Layers.every((l) => typeof l === "string")) {
+  if (
+    typeof item.Config !== "string" || !Array.isArray(item.Layers) ||
+    !item.Layers.every((l) => typeof l === "string")
+  ) {
     throw new ImageError(`Image tarball "${path}" has a manifest.json without "Config" and "Layers"`);
   }
   const configEntry = follow(path, byName, item.Config);
@@ -134,7 +143,9 @@ export async function readImageManifest(path: string): Promise<ImageManifest> {
     throw new ImageError(`Image tarball "${path}": config "${item.Config}" is not a JSON object`);
   }
   for (const layer of item.Layers as string[]) follow(path, byName, layer);
-  const repoTags = Array.isArray(item.RepoTags) ? item.RepoTags.filter((t): t is string => typeof t === "string") : [];
+  const repoTags = Array.isArray(item.RepoTags)
+    ? item.RepoTags.filter((t): t is string => typeof t === "string")
+    : [];
   return {
     id: `sha256:${await sha256Hex(configBytes)}`,
     config: config as ImageConfig,

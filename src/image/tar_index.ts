@@ -93,7 +93,9 @@ export async function indexTar(path: string): Promise<TarEntry[]> {
     file = await Deno.open(path, { read: true });
   } catch (err) {
     throw new ImageError(
-      `Cannot open image tarball "${path}": ${err instanceof Deno.errors.NotFound ? "no such file" : String(err)}`,
+      `Cannot open image tarball "${path}": ${
+        err instanceof Deno.errors.NotFound ? "no such file" : String(err)
+      }`,
       { cause: err },
     );
   }
@@ -121,7 +123,9 @@ export async function indexTar(path: string): Promise<TarEntry[]> {
         if (size > 1 << 20) throw new ImageError(`Image tarball "${path}" has an oversized extended header`);
         const data = new Uint8Array(size);
         await file.seek(dataOffset, Deno.SeekMode.Start);
-        if (await readExactly(file, data) < size) throw new ImageError(`Image tarball "${path}" is truncated`);
+        if (await readExactly(file, data) < size) {
+          throw new ImageError(`Image tarball "${path}" is truncated`);
+        }
         if (typeflag === "L") longName = cString(data, 0, size);
         else if (typeflag === "K") longLink = cString(data, 0, size);
         else if (typeflag === "x") pax = parsePax(data);
@@ -171,6 +175,8 @@ export async function readTarEntry(path: string, entry: TarEntry, maxBytes: numb
   using file = await Deno.open(path, { read: true });
   await file.seek(entry.offset, Deno.SeekMode.Start);
   const data = new Uint8Array(entry.size);
-  if (await readExactly(file, data) < entry.size) throw new ImageError(`Image tarball "${path}" is truncated`);
+  if (await readExactly(file, data) < entry.size) {
+    throw new ImageError(`Image tarball "${path}" is truncated`);
+  }
   return data;
 }

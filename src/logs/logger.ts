@@ -56,7 +56,9 @@ export class Logger {
     } catch { /* the log file is gone (disk full?): keep going, the mirror may still work */ }
     try {
       if (this.#mirror) {
-        const mirrored = this.#prefix === "" ? lines : lines.replace(/^/gm, this.#prefix).replace(/\n[^\n]*$/, "\n");
+        const mirrored = this.#prefix === ""
+          ? lines
+          : lines.replace(/^/gm, this.#prefix).replace(/\n[^\n]*$/, "\n");
         writeAll(this.#mirror, encoder.encode(mirrored));
       }
     } catch { /* stderr closed */ }
@@ -70,4 +72,3 @@ export class Logger {
     this.#file = null;
   }
 }
-

@@ -35,7 +35,10 @@ export function assertNotMatch(text: string, re: RegExp, message?: string): void
 
 /** Asserts that `text` contains `part`. */
 export function assertStringIncludes(text: string, part: string, message?: string): void {
-  assert.ok(text.includes(part), message ?? `expected ${JSON.stringify(text)} to include ${JSON.stringify(part)}`);
+  assert.ok(
+    text.includes(part),
+    message ?? `expected ${JSON.stringify(text)} to include ${JSON.stringify(part)}`,
+  );
 }
 
 /** Asserts `fn` throws an instance of `ErrorClass`, and returns the error. */

@@ -45,7 +45,15 @@ export interface RunBerthOptions {
 export async function runBerth(args: string[], options: RunBerthOptions = {}): Promise<BerthResult> {
   const flags = await profileFlags(options.profile ?? "standard", options.env);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", "--quiet", "--cached-only", ...flags, join(REPO_ROOT, "src", "main.ts"), ...args],
+    args: [
+      "run",
+      "--no-prompt",
+      "--quiet",
+      "--cached-only",
+      ...flags,
+      join(REPO_ROOT, "src", "main.ts"),
+      ...args,
+    ],
     env: options.env,
     cwd: options.cwd,
     stdin: options.stdin ? "piped" : "null",

@@ -76,10 +76,22 @@ Deno.test("readImageManifest() rejects a file that is not a tar archive", async 
 
 const unsafe: [string, Parameters<typeof writeTar>[0], RegExp][] = [
   ["an entry with ../", [{ name: "../evil", data: "x" }], /has an unsafe entry "..\/evil"/],
-  ["an absolute entry", [{ name: "/etc/evil", data: "x" }], /has an unsafe entry "\/etc\/evil"|has an unsafe entry "etc\/evil"/],
+  [
+    "an absolute entry",
+    [{ name: "/etc/evil", data: "x" }],
+    /has an unsafe entry "\/etc\/evil"|has an unsafe entry "etc\/evil"/,
+  ],
   ["a nested ../ entry", [{ name: "a/../../evil", data: "x" }], /has an unsafe entry "a\/..\/..\/evil"/],
-  ["a symlink escaping", [{ name: "l", type: "symlink", linkname: "../../etc/shadow" }], /symlink "l" pointing outside/],
-  ["an absolute symlink", [{ name: "l", type: "symlink", linkname: "/etc/shadow" }], /symlink "l" pointing outside/],
+  [
+    "a symlink escaping",
+    [{ name: "l", type: "symlink", linkname: "../../etc/shadow" }],
+    /symlink "l" pointing outside/,
+  ],
+  [
+    "an absolute symlink",
+    [{ name: "l", type: "symlink", linkname: "/etc/shadow" }],
+    /symlink "l" pointing outside/,
+  ],
 ];
 for (const [what, entries, message] of unsafe) {
   Deno.test(`readImageManifest() rejects a tarball with ${what}`, async () => {
@@ -96,8 +108,16 @@ for (const [what, entries, message] of unsafe) {
 const malformed: [string, Parameters<typeof writeTar>[0], string][] = [
   ["no manifest.json", [{ name: "x", data: "y" }], " is not a docker-save archive (it has no manifest.json)"],
   ["two images", [{ name: "manifest.json", data: "[{},{}]" }], " holds 2 images; berth needs exactly one"],
-  ["a manifest that is not JSON", [{ name: "manifest.json", data: "{" }], ': "manifest.json" is not valid JSON'],
-  ["a missing config", [{ name: "manifest.json", data: goodManifest }], ' lacks "c.json" named in its manifest.json'],
+  [
+    "a manifest that is not JSON",
+    [{ name: "manifest.json", data: "{" }],
+    ': "manifest.json" is not valid JSON',
+  ],
+  [
+    "a missing config",
+    [{ name: "manifest.json", data: goodManifest }],
+    ' lacks "c.json" named in its manifest.json',
+  ],
   [
     "a missing layer",
     [{ name: "manifest.json", data: goodManifest }, { name: "c.json", data: "{}" }],
@@ -123,7 +143,10 @@ for (const [what, entries, message] of malformed) {
 
 Deno.test("readImageManifest() follows an in-archive symlink to a shared layer", async () => {
   const path = await writeTar([
-    { name: "manifest.json", data: JSON.stringify([{ Config: "c.json", Layers: ["a/layer.tar", "b/layer.tar"] }]) },
+    {
+      name: "manifest.json",
+      data: JSON.stringify([{ Config: "c.json", Layers: ["a/layer.tar", "b/layer.tar"] }]),
+    },
     { name: "c.json", data: '{"config":{}}' },
     { name: "a/layer.tar", data: "" },
     { name: "b/layer.tar", type: "symlink", linkname: "../a/layer.tar" },
@@ -131,7 +154,9 @@ Deno.test("readImageManifest() follows an in-archive symlink to a shared layer",
   try {
     const m = await readImageManifest(path);
     assertEquals(m.layers, ["a/layer.tar", "b/layer.tar"]);
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode('{"config":{}}')));
+    const digest = new Uint8Array(
+      await crypto.subtle.digest("SHA-256", new TextEncoder().encode('{"config":{}}')),
+    );
     assertEquals(m.id, "sha256:" + Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join(""));
   } finally {
     await Deno.remove(join(path, ".."), { recursive: true });

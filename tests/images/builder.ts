@@ -81,7 +81,11 @@ function entryHeader(e: LayerEntry, size: number): tar.Headers {
 }
 
 /** Writes one entry whose data comes from an async iterable of chunks, honouring backpressure. */
-async function writeStreamEntry(pack: tar.Pack, header: tar.Headers, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+async function writeStreamEntry(
+  pack: tar.Pack,
+  header: tar.Headers,
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+) {
   await new Promise<void>((resolve, reject) => {
     const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
     (async () => {
@@ -153,7 +157,10 @@ export async function buildImage(def: ImageDefinition, outPath: string): Promise
       created: MTIME.toISOString(),
       config: def.config,
       rootfs: { type: "layers", diff_ids: layerFiles.map((l) => `sha256:${l.diffId}`) },
-      history: layerFiles.map((_, i) => ({ created: MTIME.toISOString(), created_by: `berth test layer ${i}` })),
+      history: layerFiles.map((_, i) => ({
+        created: MTIME.toISOString(),
+        created_by: `berth test layer ${i}`,
+      })),
     }));
     const configHex = createHash("sha256").update(configBytes).digest("hex");
     const [repo, tag] = def.repoTag.split(":");
@@ -175,12 +182,22 @@ export async function buildImage(def: ImageDefinition, outPath: string): Promise
       }, [typeof data === "string" ? new TextEncoder().encode(data) : data]);
     for (const [i, l] of layerFiles.entries()) {
       await new Promise<void>((res, rej) =>
-        pack.entry({ name: `${l.id}/`, type: "directory", mode: 0o755, mtime: MTIME }, (e) => (e ? rej(e) : res()))
+        pack.entry(
+          { name: `${l.id}/`, type: "directory", mode: 0o755, mtime: MTIME },
+          (e) => (e ? rej(e) : res()),
+        )
       );
       await small(`${l.id}/VERSION`, "1.0");
-      await small(`${l.id}/json`, JSON.stringify({ id: l.id, ...(i > 0 ? { parent: layerFiles[i - 1].id } : {}) }));
+      await small(
+        `${l.id}/json`,
+        JSON.stringify({ id: l.id, ...(i > 0 ? { parent: layerFiles[i - 1].id } : {}) }),
+      );
       const size = (await Deno.stat(l.file)).size;
-      await writeStreamEntry(pack, { name: `${l.id}/layer.tar`, mtime: MTIME, mode: 0o644, size }, createReadStream(l.file));
+      await writeStreamEntry(
+        pack,
+        { name: `${l.id}/layer.tar`, mtime: MTIME, mode: 0o644, size },
+        createReadStream(l.file),
+      );
     }
     await small(`${configHex}.json`, configBytes);
     await small("manifest.json", JSON.stringify(manifest));
@@ -196,17 +213,38 @@ export async function buildImage(def: ImageDefinition, outPath: string): Promise
 
 /** Root file system entries of a minimal static-busybox system: applet links, /etc/passwd, /tmp, … */
 export async function busyboxRootfs(busybox = "/bin/busybox"): Promise<LayerEntry[]> {
-  const out = await new Deno.Command(busybox, { args: ["--list-full"], stdout: "piped", stderr: "piped" }).output();
+  const out = await new Deno.Command(busybox, { args: ["--list-full"], stdout: "piped", stderr: "piped" })
+    .output();
   if (!out.success) throw new Error(`"${busybox} --list-full" failed: is Debian's busybox-static installed?`);
-  const applets = new TextDecoder().decode(out.stdout).split("\n").filter((l) => l !== "" && l !== "bin/busybox");
-  const dirs = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "dev", "proc", "sys", "home", "var", "run", "mnt"];
+  const applets = new TextDecoder().decode(out.stdout).split("\n").filter((l) =>
+    l !== "" && l !== "bin/busybox"
+  );
+  const dirs = [
+    "bin",
+    "sbin",
+    "usr",
+    "usr/bin",
+    "usr/sbin",
+    "etc",
+    "dev",
+    "proc",
+    "sys",
+    "home",
+    "var",
+    "run",
+    "mnt",
+  ];
   return [
     ...dirs.map((path): LayerEntry => ({ type: "dir", path })),
     { type: "dir", path: "tmp", mode: 0o1777 },
     { type: "dir", path: "root", mode: 0o700 },
     { type: "hostfile", path: "bin/busybox", mode: 0o755, source: busybox },
     ...applets.map((path): LayerEntry => ({ type: "symlink", path, target: "/bin/busybox" })),
-    { type: "file", path: "etc/passwd", data: "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n" },
+    {
+      type: "file",
+      path: "etc/passwd",
+      data: "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    },
     { type: "file", path: "etc/group", data: "root:x:0:\nnogroup:x:65534:\n" },
   ];
 }

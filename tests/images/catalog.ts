@@ -39,7 +39,12 @@ export async function multilayerImage(): Promise<ImageDefinition> {
           "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
       },
     ]],
-    config: { Env: [IMAGE_PATH, "BERTH_IMAGE_VAR=from-image"], Cmd: ["sh"], WorkingDir: "/work", User: "1000:1000" },
+    config: {
+      Env: [IMAGE_PATH, "BERTH_IMAGE_VAR=from-image"],
+      Cmd: ["sh"],
+      WorkingDir: "/work",
+      User: "1000:1000",
+    },
   };
 }
 
@@ -47,7 +52,12 @@ export async function multilayerImage(): Promise<ImageDefinition> {
 export async function bigImage(sizeMiB: number): Promise<ImageDefinition> {
   return {
     repoTag: `berth-test/big${sizeMiB}:latest`,
-    layers: [await busyboxRootfs(), [{ type: "bigfile", path: "data/blob", size: sizeMiB << 20, seed: sizeMiB }]],
+    layers: [await busyboxRootfs(), [{
+      type: "bigfile",
+      path: "data/blob",
+      size: sizeMiB << 20,
+      seed: sizeMiB,
+    }]],
     config: { Env: [IMAGE_PATH], Cmd: ["sh"] },
   };
 }

@@ -25,7 +25,9 @@ export async function testImage(name: TestImageName): Promise<BuiltImage> {
     try {
       index = JSON.parse(await Deno.readTextFile(join(IMAGES_DIR, "index.json")));
     } catch {
-      throw new Error(`Test images are missing in "${IMAGES_DIR}": run "bash scripts/build-test-images" first`);
+      throw new Error(
+        `Test images are missing in "${IMAGES_DIR}": run "bash scripts/build-test-images" first`,
+      );
     }
   }
   const image = index![name];
