@@ -116,7 +116,12 @@ export async function indexTar(path: string): Promise<TarEntry[]> {
       const typeflag = String.fromCharCode(header[156] || 48);
       let size = octal(header, 124, 12, path);
       const dataOffset = pos + BLOCK;
-      if (pax?.has("size")) size = Number(pax.get("size"));
+      if (pax?.has("size")) {
+        size = Number(pax.get("size"));
+        if (!Number.isSafeInteger(size) || size < 0) {
+          throw new ImageError(`Image tarball "${path}" is not a valid tar archive`);
+        }
+      }
       if (dataOffset + size > total) throw new ImageError(`Image tarball "${path}" is truncated`);
       const next = dataOffset + Math.ceil(size / BLOCK) * BLOCK;
       if (typeflag === "L" || typeflag === "K" || typeflag === "x" || typeflag === "g") {
