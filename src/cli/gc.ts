@@ -1,0 +1,72 @@
+/** `berth gc`: remove what crashed or killed berths left behind on this node. @module */
+
+import { ExitCode, UsageError } from "../errors.ts";
+import { readEnv } from "../env.ts";
+import { apiEnginesFor, type EngineSelection } from "../node/engines.ts";
+import { collectGarbage } from "../node/gc.ts";
+import { checkJobUuid, chooseRuntimeDir } from "../node/runtime_dir.ts";
+import { type Command, parseCommandArgs } from "./command.ts";
+
+const HELP = `Usage: berth gc [UUID...] [options]
+
+Removes what berths that are gone left behind on this node, and says what it removed:
+  - containers carrying berth's label (org.berth.managed=true) whose job is not running here;
+  - stale lock files in the runtime dir;
+  - job temp dirs (berth-<uuid>-<random>) in the tmp dir whose job is not running here.
+A job is running when a live berth holds its lock, so gc needs the runtime dir the runs use. With UUIDs, only
+those jobs' leftovers are considered.
+
+Options:
+  --runtime-dir DIR        the runs' runtime dir (default /var/lock when writable, else $XDG_RUNTIME_DIR/berth)
+  --tmp-dir DIR            the runs' tmp dir (default $TMPDIR or /tmp)
+  --runtime-engine ENGINE  auto (Docker and Podman), docker, podman; singularity/apptainer have no containers
+                           to clean (default auto)
+  --docker-socket PATH     clean only the engine on this socket
+  --min-age SECONDS        leave temp dirs changed more recently than this (default 60)
+  -h, --help               show this help
+
+Exit status: 0 when everything found was removed (or there was nothing); 125 when something could not be
+removed or a named engine could not be reached; 2 for a usage error.`;
+
+/** The `gc` command. */
+export const gcCommand: Command = {
+  name: "gc",
+  summary: "remove containers, locks and temp dirs left by berths that are gone",
+  help: HELP,
+  async run(args) {
+    const { values, positionals } = parseCommandArgs("gc", args, {
+      "runtime-dir": { type: "string" },
+      "tmp-dir": { type: "string" },
+      "runtime-engine": { type: "string" },
+      "docker-socket": { type: "string" },
+      "min-age": { type: "string" },
+    });
+    if (values.help) {
+      console.log(HELP);
+      return 0;
+    }
+    const only = positionals.map((u) => checkJobUuid("gc", u));
+    const engine = (values["runtime-engine"] ?? "auto") as EngineSelection;
+    if (!["auto", "docker", "podman", "singularity", "apptainer"].includes(engine)) {
+      throw new UsageError(
+        `gc: --runtime-engine must be auto, docker, podman, singularity or apptainer, got "${engine}"`,
+      );
+    }
+    const minAge = values["min-age"] === undefined ? 60 : Number(values["min-age"]);
+    if (!Number.isFinite(minAge) || minAge < 0) {
+      throw new UsageError(`gc: --min-age must be a number of seconds, got "${values["min-age"]}"`);
+    }
+    const report = await collectGarbage({
+      runtimeDir: await chooseRuntimeDir(values["runtime-dir"]),
+      tmpDir: values["tmp-dir"] || readEnv("TMPDIR") || "/tmp",
+      engines: apiEnginesFor(engine, values["docker-socket"] ?? ""),
+      only,
+      tmpMinAgeMs: minAge * 1000,
+    });
+    for (const line of report.removed) console.log(line);
+    if (report.removed.length === 0 && report.failures.length === 0) console.log("nothing to remove");
+    for (const line of report.notes) console.error(`berth: gc: ${line}`);
+    for (const line of report.failures) console.error(`berth: gc: ${line}`);
+    return report.failures.length > 0 ? ExitCode.Failure : 0;
+  },
+};

@@ -1,0 +1,73 @@
+/**
+ * Helpers for the node tests: a stand-in berth process that holds a job lock, and temp dirs.
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+
+const HOLDER = fileURLToPath(new URL("./fixtures/hold_lock.ts", import.meta.url));
+
+/** A process holding a job lock (see fixtures/hold_lock.ts). */
+export interface Holder {
+  /** Its pid. */
+  pid: number;
+  /** Resolves with its exit status. */
+  status: Promise<Deno.CommandStatus>;
+  /** Kills it (SIGKILL) if it still runs and waits for it. */
+  kill(): Promise<void>;
+}
+
+/** Starts a holder of job `uuid`'s lock in `runtimeDir`; resolves once it holds the lock. */
+export async function startHolder(runtimeDir: string, uuid: string, mode = ""): Promise<Holder> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", HOLDER, runtimeDir, uuid, mode],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.includes("locked\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the lock holder exited before taking the lock: ${seen}`);
+    seen += value;
+  }
+  reader.releaseLock();
+  child.stdout.cancel().catch(() => {});
+  let ended = false;
+  const status = child.status.then((s) => {
+    ended = true;
+    return s;
+  });
+  return {
+    pid: child.pid,
+    status,
+    async kill() {
+      if (!ended) {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* gone */ }
+      }
+      await status;
+    },
+  };
+}
+
+/** The pid of a process that has exited and been reaped. */
+export async function deadPid(): Promise<number> {
+  const child = new Deno.Command(Deno.execPath(), { args: ["--version"], stdout: "null", stderr: "null" })
+    .spawn();
+  await child.status;
+  return child.pid;
+}
+
+/** Runs `fn` with fresh temp dirs, removed afterwards whatever happens. */
+export async function withDirs(n: number, fn: (...dirs: string[]) => Promise<void>): Promise<void> {
+  const dirs: string[] = [];
+  try {
+    for (let i = 0; i < n; i++) dirs.push(await Deno.makeTempDir({ prefix: "berth-node-test-" }));
+    await fn(...dirs);
+  } finally {
+    for (const d of dirs) await Deno.remove(d, { recursive: true }).catch(() => {});
+  }
+}
