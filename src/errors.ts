@@ -91,7 +91,7 @@ export const BROKEN_NODE_PATTERNS: readonly RegExp[] = [
   /[Cc]annot connect to the Docker daemon/,
   /oci runtime error.*starting container process.*container init.*mounting.*to rootfs.*no such file or directory/s,
   /grpc: the connection is unavailable/,
-  /no space left on device/,
+  /[Nn]o space left on device/, // Go and engines write "no space…"; Rust (Deno) "No space…"
   /engine unresponsive/,
 ];
 

@@ -7,11 +7,25 @@
 import { BerthError, ExitCode, UsageError } from "../errors.ts";
 import type { Command } from "./command.ts";
 import { versionCommand } from "./version.ts";
+import { runCommand } from "./run.ts";
+import { listCommand } from "./list.ts";
+import { killCommand } from "./kill.ts";
+import { gcCommand } from "./gc.ts";
+import { checkCommand } from "./check.ts";
+import { reportCommand } from "./report.ts";
 import { VERSION } from "../version.ts";
 import { readEnv } from "../env.ts";
 
 /** Every subcommand, in the order `berth --help` lists them. */
-export const COMMANDS: Command[] = [versionCommand];
+export const COMMANDS: Command[] = [
+  runCommand,
+  listCommand,
+  killCommand,
+  gcCommand,
+  checkCommand,
+  reportCommand,
+  versionCommand,
+];
 
 /** Registers a subcommand (used by modules that add commands, so main stays free of their imports). */
 export function registerCommand(command: Command): void {

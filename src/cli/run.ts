@@ -1,0 +1,211 @@
+/**
+ * `berth run JOB.json [options]`: runs one job to its final state. Parses the options, reads the job file,
+ * and hands both to the runner; all the work is in `src/runner/`.
+ * @module
+ */
+
+import { isAbsolute, resolve } from "node:path";
+import { UsageError } from "../errors.ts";
+import { hostEnvSnapshot, readEnv } from "../env.ts";
+import { readJobFile } from "../job/mod.ts";
+import { chooseRuntimeDir } from "../node/runtime_dir.ts";
+import {
+  Cancellation,
+  ENGINE_CHOICES,
+  type EngineChoice,
+  installSignalHandlers,
+  planRun,
+  REAL_FACTORIES,
+  runJob,
+  type RunOptions,
+} from "../runner/mod.ts";
+import { type Command, parseCommandArgs } from "./command.ts";
+
+const HELP = `Usage: berth run JOB.json [options]
+
+Runs the container job described by JOB.json (an Arvados-style container record) to its final state, and
+exits with a status a batch system can act on.
+
+Options:
+  --runtime-engine ENGINE      auto, docker, podman, singularity or apptainer (default auto: a Docker socket
+                               that answers, else a Podman socket, else apptainer, else singularity)
+  --work-dir DIR               the job's record: logs/, output/, output.json, state.json (default ./<uuid>);
+                               must not exist yet or be empty
+  --tmp-dir DIR                node-local scratch for tmp mounts and the engines' temp files
+                               (default $TMPDIR, else /tmp)
+  --keep-mount DIR             arv-mount-style root: collection mounts and keep:<pdh-or-uuid> images are
+                               read from DIR/by_id/<pdh-or-uuid>/
+  --allow-bind DIR             a root that bind mount sources may lie under, after resolving symlinks
+                               (repeatable; none by default, so bind mounts are refused)
+  --image-cache DIR            shared SIF cache for Singularity/Apptainer (default: convert per run)
+  --docker-socket PATH         Docker/Podman API socket (default DOCKER_HOST / CONTAINER_HOST, else
+                               /var/run/docker.sock or /run/podman/podman.sock)
+  --singularity-binary PATH    Singularity/Apptainer program (default: apptainer or singularity on PATH)
+  --container-enable-networking default|always
+                               always: give every container networking; default: only when
+                               runtime_constraints.API is true (default default)
+  --container-network-mode MODE
+                               network mode when networking is on: default, host, or an engine network name
+                               (default default)
+  --enable-memory-limit true|false
+                               pass runtime_constraints.ram to the engine as a limit (default true)
+  --cgroup-parent NAME         parent cgroup for the container (Docker/Podman CgroupParent; default none)
+  --crunchstat-interval SECONDS
+                               seconds between resource statistics in logs/crunchstat.txt and hoststat.txt;
+                               0 disables them (default 10)
+  --broken-node-hook CMD       program run (without arguments) when the node looks broken; its output goes to
+                               logs/crunch-run.txt (default: write the marker RUNTIME-DIR/berth-broken)
+  --runtime-dir DIR            where the job's lock file and the broken-node marker live (default /var/lock
+                               when writable, else $XDG_RUNTIME_DIR/berth)
+  --watchdog-interval SECONDS  Docker/Podman: how often the running container is inspected; 5 failures in a
+                               row mean the engine is unresponsive (default 120)
+  -h, --help                   show this help
+
+Exit status: the container's exit code when it ran to its exit (state Complete); 2 for a usage or job-file
+error (nothing was created); 124 when max_run_time stopped it; 143, 130, 131 when cancelled by SIGTERM,
+SIGINT, SIGQUIT; 75 when the node looks broken (state Queued: requeue the job); 125 for any other failure.
+SIGUSR1 and SIGUSR2 are ignored.`;
+
+const OPTIONS = {
+  "runtime-engine": { type: "string" },
+  "work-dir": { type: "string" },
+  "tmp-dir": { type: "string" },
+  "keep-mount": { type: "string" },
+  "allow-bind": { type: "string", multiple: true },
+  "image-cache": { type: "string" },
+  "docker-socket": { type: "string" },
+  "singularity-binary": { type: "string" },
+  "container-enable-networking": { type: "string" },
+  "container-network-mode": { type: "string" },
+  "enable-memory-limit": { type: "string" },
+  "cgroup-parent": { type: "string" },
+  "crunchstat-interval": { type: "string" },
+  "broken-node-hook": { type: "string" },
+  "runtime-dir": { type: "string" },
+  "watchdog-interval": { type: "string" },
+} as const;
+
+/** The options of `berth run` before the job is known (the work dir default needs the uuid). */
+export type ParsedRunArgs = Omit<RunOptions, "workDir" | "runtimeDir"> & {
+  /** The job file's path. */
+  jobPath: string;
+  /** `--work-dir`, absolute, or "" for `./<uuid>`. */
+  workDir: string;
+  /** `--runtime-dir`, absolute, or "" for the default. */
+  runtimeDir: string;
+};
+
+function choice<T extends string>(name: string, value: string | undefined, allowed: readonly T[], def: T): T {
+  if (value === undefined) return def;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(
+      `run: --${name} must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return value as T;
+}
+
+function seconds(name: string, value: string | undefined, def: number, min: number): number {
+  if (value === undefined) return def;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < min || n > 365 * 86400) {
+    throw new UsageError(
+      `run: --${name} must be a number of seconds${min > 0 ? ` of at least ${min}` : ""}, got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return n;
+}
+
+function path(name: string, value: string | undefined, cwd: string): string {
+  if (value === undefined) return "";
+  if (value === "") throw new UsageError(`run: --${name} must not be empty`);
+  return isAbsolute(value) ? resolve(value) : resolve(cwd, value);
+}
+
+/**
+ * Parses `berth run`'s arguments.
+ * @returns null when `--help` was given, else the options.
+ * @throws {UsageError} for an unknown option, a bad value, or not exactly one job file.
+ */
+export function parseRunArgs(args: string[], cwd: string = Deno.cwd()): ParsedRunArgs | null {
+  const { values, positionals } = parseCommandArgs("run", args, OPTIONS);
+  if (values.help) return null;
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? 'run: missing the job file (try "berth run --help")'
+        : `run: expected one job file, got ${positionals.length} arguments (try "berth run --help")`,
+    );
+  }
+  const memoryLimit = choice("enable-memory-limit", values["enable-memory-limit"], ["true", "false"], "true");
+  const tmpDefault = readEnv("TMPDIR") || "/tmp";
+  return {
+    jobPath: positionals[0],
+    engine: choice<EngineChoice>("runtime-engine", values["runtime-engine"], ENGINE_CHOICES, "auto"),
+    workDir: path("work-dir", values["work-dir"], cwd),
+    tmpDir: path("tmp-dir", values["tmp-dir"], cwd) || resolve(cwd, tmpDefault),
+    keepMount: path("keep-mount", values["keep-mount"], cwd),
+    allowBind: (values["allow-bind"] ?? []).map((d) => path("allow-bind", d, cwd)),
+    imageCache: path("image-cache", values["image-cache"], cwd),
+    dockerSocket: path("docker-socket", values["docker-socket"], cwd),
+    singularityBinary: values["singularity-binary"] ?? "",
+    enableNetworking: choice(
+      "container-enable-networking",
+      values["container-enable-networking"],
+      ["default", "always"],
+      "default",
+    ),
+    networkMode: nonEmpty("container-network-mode", values["container-network-mode"]) ?? "default",
+    enableMemoryLimit: memoryLimit === "true",
+    cgroupParent: values["cgroup-parent"] ?? "",
+    crunchstatInterval: seconds("crunchstat-interval", values["crunchstat-interval"], 10, 0),
+    brokenNodeHook: nonEmpty("broken-node-hook", values["broken-node-hook"]) ?? "",
+    runtimeDir: path("runtime-dir", values["runtime-dir"], cwd),
+    watchdogInterval: seconds("watchdog-interval", values["watchdog-interval"], 120, 0.1),
+  };
+}
+
+function nonEmpty(name: string, value: string | undefined): string | undefined {
+  if (value === "") throw new UsageError(`run: --${name} must not be empty`);
+  return value;
+}
+
+/** The `run` command. */
+export const runCommand: Command = {
+  name: "run",
+  summary: "run one container job to its final state",
+  help: HELP,
+  async run(args) {
+    // Handlers first: a scancel during start-up is honoured, and SIGUSR1/SIGUSR2 never kill berth.
+    const cancellation = new Cancellation();
+    const removeHandlers = installSignalHandlers(cancellation);
+    try {
+      const parsed = parseRunArgs(args);
+      if (parsed === null) {
+        console.log(HELP);
+        return 0;
+      }
+      const cwd = Deno.cwd();
+      const job = await readJobFile(parsed.jobPath);
+      const options: RunOptions = {
+        ...parsed,
+        workDir: parsed.workDir || resolve(cwd, job.job.uuid),
+        runtimeDir: await chooseRuntimeDir(parsed.runtimeDir),
+      };
+      const plan = await planRun(job, options);
+      return await runJob(plan, {
+        factories: REAL_FACTORIES,
+        cancellation,
+        hostEnv: hostEnvSnapshot(),
+        stderr: Deno.stderr,
+        stderrIsTerminal: Deno.stderr.isTerminal(),
+      });
+    } finally {
+      removeHandlers();
+    }
+  },
+};

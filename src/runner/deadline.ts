@@ -1,0 +1,47 @@
+/**
+ * A timer for `max_run_time`, which may be longer than one `setTimeout` can wait (2^31-1 ms, about 24.8 days):
+ * long waits are split into chunks.
+ * @module
+ */
+
+/** The longest delay one `setTimeout` honours. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A timer handle, as `setTimeout` returns it. */
+export type TimerId = ReturnType<typeof setTimeout>;
+
+/** Timer functions, injectable so tests need not wait. */
+export interface TimerApi {
+  /** Like `setTimeout`. */
+  setTimeout(fn: () => void, ms: number): TimerId;
+  /** Like `clearTimeout`. */
+  clearTimeout(id: TimerId): void;
+}
+
+const realTimers: TimerApi = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id),
+};
+
+/**
+ * Calls `onExpire` once after `ms` milliseconds, however long that is.
+ * @returns A function that cancels the timer (safe to call more than once, and after it fired).
+ */
+export function startDeadline(ms: number, onExpire: () => void, timers: TimerApi = realTimers): () => void {
+  let id: TimerId | undefined;
+  let left = ms;
+  const arm = () => {
+    const chunk = Math.min(left, MAX_TIMER_MS);
+    left -= chunk;
+    id = timers.setTimeout(() => {
+      id = undefined;
+      if (left > 0) arm();
+      else onExpire();
+    }, chunk);
+  };
+  arm();
+  return () => {
+    if (id !== undefined) timers.clearTimeout(id);
+    id = undefined;
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * Choosing the engine and creating its executor. `--runtime-engine auto` takes the first that works: a Docker
+ * socket that answers, else a Podman socket that answers, else Apptainer, else Singularity. Whether a socket
+ * answers is the executor factory's business (it negotiates the API version when created), so the runner
+ * never speaks HTTP itself.
+ * @module
+ */
+
+import { EngineError, errorLine } from "../errors.ts";
+import type { ContainerExecutor, EngineName, LogFn } from "../executor/types.ts";
+import type { EngineChoice } from "./options.ts";
+
+/** Options for the Docker-API executor factory. */
+export interface DockerFactoryOptions {
+  /** `docker` or `podman`. */
+  engine: "docker" | "podman";
+  /** The API socket; undefined for the engine's default. */
+  socket?: string;
+  /** berth's host environment snapshot. */
+  hostEnv: Record<string, string>;
+  /** The job log. */
+  log: LogFn;
+  /** Watchdog interval in milliseconds. */
+  watchdogIntervalMs?: number;
+}
+
+/** Options for the Singularity/Apptainer executor factory. */
+export interface SingularityFactoryOptions {
+  /** The program family, or auto (Apptainer first). */
+  engine: "singularity" | "apptainer" | "auto";
+  /** `--singularity-binary`, when given. */
+  binary?: string;
+  /** `--image-cache`, when given. */
+  imageCache?: string;
+  /** Directory for the executor's temp dir. */
+  tmpDir: string;
+  /** berth's host environment snapshot. */
+  hostEnv: Record<string, string>;
+  /** The job log. */
+  log: LogFn;
+}
+
+/** The executor factories the runner may call (injectable, so tests can count or wrap them). */
+export interface ExecutorFactories {
+  /** Creates a Docker-API executor; rejects when the engine does not answer. */
+  docker(options: DockerFactoryOptions): Promise<ContainerExecutor>;
+  /** Creates a Singularity/Apptainer executor; rejects when no program is found. */
+  singularity(options: SingularityFactoryOptions): Promise<ContainerExecutor & { readonly engine: string }>;
+}
+
+/** What {@link selectEngine} needs. */
+export interface SelectEngineOptions {
+  /** `--runtime-engine`. */
+  choice: EngineChoice;
+  /** `--docker-socket`, or "". */
+  dockerSocket: string;
+  /** `--singularity-binary`, or "". */
+  singularityBinary: string;
+  /** `--image-cache`, or "". */
+  imageCache: string;
+  /** Scratch directory for the executor. */
+  tmpDir: string;
+  /** berth's host environment snapshot. */
+  hostEnv: Record<string, string>;
+  /** The job log. */
+  log: LogFn;
+  /** Watchdog interval in milliseconds. */
+  watchdogIntervalMs: number;
+}
+
+/** The executor chosen, and the engine it drives. */
+export interface SelectedEngine {
+  /** The engine. */
+  engine: EngineName;
+  /** Its executor; the caller owns it and must `close()` it. */
+  executor: ContainerExecutor;
+}
+
+/**
+ * Creates the executor for the chosen engine.
+ * @throws {EngineError} with `brokenNode` set when no engine is usable (for a named engine: it does not
+ *   answer or is missing), since this node then cannot run containers.
+ * @throws {Deno.errors.NotCapable} when berth's permission profile forbids using the named engine.
+ */
+export async function selectEngine(
+  options: SelectEngineOptions,
+  factories: ExecutorFactories,
+): Promise<SelectedEngine> {
+  const { choice, log } = options;
+  const docker = (engine: "docker" | "podman", socket?: string) =>
+    factories.docker({
+      engine,
+      socket,
+      hostEnv: options.hostEnv,
+      log,
+      watchdogIntervalMs: options.watchdogIntervalMs,
+    });
+  const singularity = (engine: "singularity" | "apptainer" | "auto") =>
+    factories.singularity({
+      engine,
+      binary: options.singularityBinary || undefined,
+      imageCache: options.imageCache || undefined,
+      tmpDir: options.tmpDir,
+      hostEnv: options.hostEnv,
+      log,
+    });
+  const socket = options.dockerSocket || undefined;
+
+  if (choice !== "auto") {
+    try {
+      if (choice === "docker" || choice === "podman") {
+        return { engine: choice, executor: await docker(choice, socket) };
+      }
+      return { engine: choice, executor: await singularity(choice) };
+    } catch (err) {
+      // A permission refusal is berth's configuration, not the node's health: report it as it is.
+      if (err instanceof Deno.errors.NotCapable) throw err;
+      throw unusable(`Cannot use container engine "${choice}": ${errorLine(err)}`, err);
+    }
+  }
+
+  const reasons: string[] = [];
+  for (const engine of ["docker", "podman"] as const) {
+    try {
+      const executor = await docker(engine, engine === "docker" ? socket : undefined);
+      log(`Engine "auto": using ${engine}`);
+      return { engine, executor };
+    } catch (err) {
+      reasons.push(`${engine}: ${errorLine(err)}`);
+    }
+  }
+  try {
+    const executor = await singularity("auto");
+    const engine = executor.engine === "apptainer" ? "apptainer" : "singularity";
+    log(`Engine "auto": no Docker or Podman socket answered, using ${engine}`);
+    return { engine, executor };
+  } catch (err) {
+    reasons.push(`apptainer/singularity: ${errorLine(err)}`);
+  }
+  throw unusable(`No container engine is usable on this node (${reasons.join("; ")})`);
+}
+
+function unusable(message: string, cause?: unknown): EngineError {
+  return new EngineError(message, { cause, brokenNode: true });
+}

@@ -1,0 +1,35 @@
+/**
+ * The validate step: everything that can be checked before anything is created. A problem here is a usage or
+ * job-file error (exit 2), and no work dir, temp dir, lock or container exists yet.
+ * @module
+ */
+
+import type { ParsedJob } from "../job/mod.ts";
+import { resolveImageTarball } from "./image.ts";
+import { type MountSources, resolveMountSources } from "./mount_sources.ts";
+import type { RunOptions } from "./options.ts";
+import { checkWorkDir } from "./work_dir.ts";
+
+/** A job checked against this node, ready to run. */
+export interface RunPlan {
+  /** The parsed job file. */
+  parsed: ParsedJob;
+  /** The run's options. */
+  options: RunOptions;
+  /** Resolved host paths of bind and collection mounts. */
+  sources: MountSources;
+  /** The image tarball's path. */
+  imageTarball: string;
+}
+
+/**
+ * Checks the work dir, the mounts' host sources and the image tarball's presence.
+ * @throws {UsageError} for a work dir that is not new or empty; {@link JobFileError} for a mount source or
+ *   image the node does not have or may not hand out.
+ */
+export async function planRun(parsed: ParsedJob, options: RunOptions): Promise<RunPlan> {
+  await checkWorkDir(options.workDir);
+  const sources = await resolveMountSources(parsed.job, parsed.path, options.keepMount, options.allowBind);
+  const imageTarball = await resolveImageTarball(parsed.job.container_image, parsed.path, options.keepMount);
+  return { parsed, options, sources, imageTarball };
+}

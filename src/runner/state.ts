@@ -1,0 +1,60 @@
+/**
+ * `state.json`: the job's state record, written when the run starts (`Running`) and when it ends, each time
+ * replaced atomically so that a dispatcher polling it never reads half a record.
+ * @module
+ */
+
+import { VERSION } from "../version.ts";
+import { writeFileAtomic } from "./atomic_write.ts";
+
+/**
+ * The states of a job, as in an Arvados container record.
+ *
+ * - `Running`: berth is running the job (written at start).
+ * - `Complete`: the container ran to its exit, whatever its exit code.
+ * - `Cancelled`: the container was stopped (signal, `max_run_time`), or setup or the engine failed.
+ * - `Queued`: the node looks broken (engine unreachable, disk full); the job should run elsewhere.
+ */
+export type JobState = "Running" | "Complete" | "Cancelled" | "Queued";
+
+/** The content of `state.json`. */
+export interface StateRecord {
+  /** The job's uuid. */
+  uuid: string;
+  /** The state. */
+  state: JobState;
+  /** The container's exit code, or null when it did not run to an exit that berth saw. */
+  exit_code: number | null;
+  /** berth's own exit status for this outcome (the container's code when `Complete`); null while running. */
+  exit_status: number | null;
+  /** The engine and its version (`docker Engine 20.10.24, …`), or "" before it is known. */
+  runtime: string;
+  /** When berth started the run (RFC 3339, UTC). */
+  started_at: string;
+  /** When the run ended, or null while running. */
+  finished_at: string | null;
+  /** One line saying what went wrong, or null. Never holds a secret (it passes berth's log filter). */
+  error: string | null;
+  /** berth's version. */
+  berth_version: string;
+}
+
+/** A record for a run that starts now. */
+export function initialState(uuid: string, startedAt: Date): StateRecord {
+  return {
+    uuid,
+    state: "Running",
+    exit_code: null,
+    exit_status: null,
+    runtime: "",
+    started_at: startedAt.toISOString(),
+    finished_at: null,
+    error: null,
+    berth_version: VERSION,
+  };
+}
+
+/** Writes the record to `path` atomically (temp file + rename), as indented JSON with a final newline. */
+export async function writeState(path: string, record: StateRecord): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(record, null, 2) + "\n");
+}
