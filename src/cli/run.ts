@@ -9,6 +9,7 @@ import { UsageError } from "../errors.ts";
 import { hostEnvSnapshot, readEnv } from "../env.ts";
 import { readJobFile } from "../job/mod.ts";
 import { chooseRuntimeDir } from "../node/runtime_dir.ts";
+import { detachRun } from "../node/detach.ts";
 import {
   Cancellation,
   ENGINE_CHOICES,
@@ -57,6 +58,8 @@ Options:
                                logs/crunch-run.txt (default: write the marker RUNTIME-DIR/berth-broken)
   --runtime-dir DIR            where the job's lock file and the broken-node marker live (default /var/lock
                                when writable, else $XDG_RUNTIME_DIR/berth)
+  --detach                     check the job, start the run in the background, print {"uuid": …, "pid": …}
+                               and return at once (the run's record is in its work dir)
   --watchdog-interval SECONDS  Docker/Podman: how often the running container is inspected; 5 failures in a
                                row mean the engine is unresponsive (default 120)
   -h, --help                   show this help
@@ -83,6 +86,7 @@ const OPTIONS = {
   "broken-node-hook": { type: "string" },
   "runtime-dir": { type: "string" },
   "watchdog-interval": { type: "string" },
+  detach: { type: "boolean" },
 } as const;
 
 /** The options of `berth run` before the job is known (the work dir default needs the uuid). */
@@ -93,6 +97,8 @@ export type ParsedRunArgs = Omit<RunOptions, "workDir" | "runtimeDir"> & {
   workDir: string;
   /** `--runtime-dir`, absolute, or "" for the default. */
   runtimeDir: string;
+  /** `--detach`: start the run in the background and return at once. */
+  detach: boolean;
 };
 
 function choice<T extends string>(name: string, value: string | undefined, allowed: readonly T[], def: T): T {
@@ -166,6 +172,7 @@ export function parseRunArgs(args: string[], cwd: string = Deno.cwd()): ParsedRu
     brokenNodeHook: nonEmpty("broken-node-hook", values["broken-node-hook"]) ?? "",
     runtimeDir: path("runtime-dir", values["runtime-dir"], cwd),
     watchdogInterval: seconds("watchdog-interval", values["watchdog-interval"], 120, 0.1),
+    detach: values.detach ?? false,
   };
 }
 
@@ -197,6 +204,12 @@ export const runCommand: Command = {
         runtimeDir: await chooseRuntimeDir(parsed.runtimeDir),
       };
       const plan = await planRun(job, options);
+      if (parsed.detach) {
+        // Checked above like any run (a bad job exits 2 here); the background berth does the work.
+        const detached = await detachRun({ args: ["run", ...args], uuid: job.job.uuid, runtimeDir: options.runtimeDir });
+        console.log(JSON.stringify({ uuid: detached.uuid, pid: detached.pid }));
+        return 0;
+      }
       return await runJob(plan, {
         factories: REAL_FACTORIES,
         cancellation,

@@ -140,7 +140,10 @@ class JobRun {
       return exitStatusFor({ state: "Cancelled", exitCode: null, cancel: cancellation.reason });
     }
     const opts = this.#plan.options;
-    this.#lock = await acquireJobLock(opts.runtimeDir, this.#job.uuid, { workDir: this.#layout.root });
+    this.#lock = await acquireJobLock(opts.runtimeDir, this.#job.uuid, {
+      workDir: this.#layout.root,
+      ...(opts.engine === "auto" ? {} : { engine: opts.engine }),
+    });
     try {
       await createWorkDir(this.#layout);
       const logFile = await Deno.open(this.#layout.crunchLog, { write: true, createNew: true });

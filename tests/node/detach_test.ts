@@ -43,7 +43,7 @@ async function until(ms: number, check: () => Promise<boolean>): Promise<boolean
 }
 
 for (const engine of ["docker", "podman"] as const) {
-  Deno.test(`detachRun() starts berth run in the background; berth list shows it and berth kill stops it on ${engine}`, async () => {
+  Deno.test(`berth run --detach starts the run in the background; berth list shows it and berth kill stops it on ${engine}`, async () => {
     await withDirs(3, async (rt, tmp, base) => {
       const uuid = `detach-${engine}-${crypto.randomUUID().slice(0, 8)}`;
       const job = join(base, "job.json");
@@ -76,7 +76,11 @@ for (const engine of ["docker", "podman"] as const) {
       ];
       let pid = 0;
       try {
-        const detached = await detachRun({ args, uuid, runtimeDir: rt });
+        // Through the CLI, as a dispatcher would call it: one JSON line, at once.
+        const started = await runBerth(args);
+        assertEquals(started.code, 0, started.stderr);
+        const detached = JSON.parse(started.stdout);
+        assertEquals(Object.keys(detached), ["uuid", "pid"]);
         pid = detached.pid;
         assertEquals(detached.uuid, uuid);
         assert(await processAlive(pid), "the background berth runs");
