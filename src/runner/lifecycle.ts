@@ -19,7 +19,6 @@
 import { join } from "node:path";
 import { BerthError, EngineError, errorLine, looksLikeBrokenNode } from "../errors.ts";
 import type { ContainerExecutor, ContainerSpec } from "../executor/types.ts";
-import { readImageManifest } from "../image/mod.ts";
 import { imageRefText, redactJob, serializeJsonContent } from "../job/mod.ts";
 import { createTimestamper, Logger } from "../logs/mod.ts";
 import { VERSION } from "../version.ts";
@@ -229,7 +228,7 @@ class JobRun {
       this.#step = "image";
       const tarball = this.#plan.imageTarball;
       this.#log(`Loading image ${JSON.stringify(imageRefText(job.container_image))} from ${tarball}`);
-      const manifest = await readImageManifest(tarball);
+      const manifest = this.#plan.manifest;
       this.#log(`Using image id ${JSON.stringify(manifest.id)}`);
       const progress = createProgressReporter({
         tty: this.#env.stderrIsTerminal ? this.#env.stderr : null,

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { ImageError, JobFileError } from "../errors.ts";
+import { type ImageManifest, readImageManifest } from "../image/mod.ts";
 import type { ParsedJob } from "../job/mod.ts";
 import { resolveImageTarball } from "./image.ts";
 import { type MountSources, resolveMountSources } from "./mount_sources.ts";
@@ -20,10 +22,12 @@ export interface RunPlan {
   sources: MountSources;
   /** The image tarball's path. */
   imageTarball: string;
+  /** What the tarball's manifest says: the image ID, config and layers. */
+  manifest: ImageManifest;
 }
 
 /**
- * Checks the work dir, the mounts' host sources and the image tarball's presence.
+ * Checks the work dir, the mounts' host sources, and the image tarball's presence and manifest.
  * @throws {UsageError} for a work dir that is not new or empty; {@link JobFileError} for a mount source or
  *   image the node does not have or may not hand out.
  */
@@ -31,5 +35,18 @@ export async function planRun(parsed: ParsedJob, options: RunOptions): Promise<R
   await checkWorkDir(options.workDir);
   const sources = await resolveMountSources(parsed.job, parsed.path, options.keepMount, options.allowBind);
   const imageTarball = await resolveImageTarball(parsed.job.container_image, parsed.path, options.keepMount);
-  return { parsed, options, sources, imageTarball };
+  let manifest: ImageManifest;
+  try {
+    // Only the archive's headers, manifest.json and config are read (the index seeks over the layers), so a
+    // truncated, unsafe or foreign tarball is refused here, before anything is created.
+    manifest = await readImageManifest(imageTarball);
+  } catch (err) {
+    if (err instanceof ImageError) {
+      throw new JobFileError(parsed.path, "container_image", `names an unusable image: ${err.message}`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  return { parsed, options, sources, imageTarball, manifest };
 }

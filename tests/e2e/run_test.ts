@@ -22,7 +22,7 @@ import {
 } from "./_harness.ts";
 
 const busybox = await testImage("busybox");
-const truncated = await testImage("truncated");
+const badLayer = await testImage("badlayer");
 
 const PDH_A = "0123456789abcdef0123456789abcdef+12";
 const PDH_STDIN = "fedcba9876543210fedcba9876543210+9";
@@ -308,10 +308,10 @@ for (const engine of ENGINES) {
     });
   }
 
-  test("a truncated image tarball: Cancelled, exit 125", async () => {
-    await withWorkspace(engine, "truncated", async (ws) => {
+  test("an image whose layer the engine cannot unpack: Cancelled, exit 125", async () => {
+    await withWorkspace(engine, "badlayer", async (ws) => {
       await ws.writeJob({
-        container_image: truncated.path,
+        container_image: badLayer.path,
         command: ["true"],
         mounts: { "/out": { kind: "tmp" } },
       });

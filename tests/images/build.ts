@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { buildImage, type BuiltImage } from "./builder.ts";
-import { bigImage, busyboxImage, multilayerImage } from "./catalog.ts";
+import { badLayerImage, bigImage, busyboxImage, multilayerImage } from "./catalog.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -29,6 +29,8 @@ async function add(name: string, built: BuiltImage) {
 const busybox = await buildImage(await busyboxImage(), join(outDir, "busybox.tar"));
 await add("busybox", busybox);
 await add("multilayer", await buildImage(await multilayerImage(), join(outDir, "multilayer.tar")));
+
+await add("badlayer", await buildImage(badLayerImage(), join(outDir, "badlayer.tar")));
 
 // truncated: the busybox tarball cut in the middle of a layer.
 const truncatedPath = join(outDir, "truncated.tar");

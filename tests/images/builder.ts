@@ -30,8 +30,8 @@ export type LayerEntry =
 export interface ImageDefinition {
   /** Tag recorded in manifest.json, e.g. `berth-test/busybox:latest`. */
   repoTag: string;
-  /** Layers, bottom first. */
-  layers: LayerEntry[][];
+  /** Layers, bottom first: entries to pack, or raw bytes used as the layer file as they are. */
+  layers: (LayerEntry[] | Uint8Array)[];
   /** The image's runtime defaults (`Env`, `Cmd`, `WorkingDir`, `User`). */
   config: { Env?: string[]; Cmd?: string[]; WorkingDir?: string; User?: string };
 }
@@ -145,7 +145,13 @@ export async function buildImage(def: ImageDefinition, outPath: string): Promise
     let parent = "";
     for (const [i, entries] of def.layers.entries()) {
       const file = join(work, `layer${i}.tar`);
-      const diffId = await writeLayer(entries, file);
+      let diffId: string;
+      if (entries instanceof Uint8Array) {
+        await Deno.writeFile(file, entries);
+        diffId = createHash("sha256").update(entries).digest("hex");
+      } else {
+        diffId = await writeLayer(entries, file);
+      }
       // Classic docker-save layer directory names: a chain ID-like digest of parent + diff ID.
       const id = createHash("sha256").update(`${parent}\n${diffId}`).digest("hex");
       layerFiles.push({ file, diffId, id });

@@ -6,7 +6,7 @@
 import { busyboxRootfs, IMAGE_PATH, type ImageDefinition } from "./builder.ts";
 
 /** Names of the test images built by `scripts/build-test-images`. */
-export type TestImageName = "busybox" | "multilayer" | "truncated";
+export type TestImageName = "busybox" | "multilayer" | "truncated" | "badlayer";
 
 /** `busybox`: a static busybox with its applet links and `Env PATH=...`. */
 export async function busyboxImage(): Promise<ImageDefinition> {
@@ -58,6 +58,18 @@ export async function bigImage(sizeMiB: number): Promise<ImageDefinition> {
       size: sizeMiB << 20,
       seed: sizeMiB,
     }]],
+    config: { Env: [IMAGE_PATH], Cmd: ["sh"] },
+  };
+}
+
+/**
+ * `badlayer`: a well-formed docker-save archive (manifest, config, one layer entry) whose layer is not a tar
+ * archive: only an engine (or a converter) unpacking the layer finds the damage.
+ */
+export function badLayerImage(): ImageDefinition {
+  return {
+    repoTag: "berth-test/badlayer:latest",
+    layers: [new TextEncoder().encode("this is not a tar archive\n".repeat(200))],
     config: { Env: [IMAGE_PATH], Cmd: ["sh"] },
   };
 }

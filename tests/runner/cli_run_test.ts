@@ -71,6 +71,7 @@ Deno.test("parseRunArgs() reads every option and makes paths absolute", () => {
     brokenNodeHook: "/usr/local/bin/drain",
     runtimeDir: "/home/u/rt",
     watchdogInterval: 2,
+    detach: false,
   });
 });
 

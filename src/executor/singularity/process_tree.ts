@@ -1,0 +1,118 @@
+/**
+ * Finding the contained process of a Singularity container from the engine process's PID.
+ *
+ * The engine process (berth's child) is not itself in the container; somewhere below it is the init of the
+ * container's PID namespace, and the job's command is that init's child. crunch-run asks `lsns`. berth reads
+ * the parent and PID-namespace links of every process from `/proc`; Deno refuses `/proc` to anything but
+ * `--allow-all`, so under berth's permission profiles the same table comes from `ps -e -o pid=,ppid=,pidns=`.
+ *
+ * @module
+ */
+
+/** One process: its PID, its parent's PID, and an identifier of its PID namespace. */
+export interface ProcessEntry {
+  /** Host PID. */
+  pid: number;
+  /** Parent's host PID. */
+  ppid: number;
+  /** PID namespace identity (the inode number, or the `pid:[…]` link text); "" when unknown. */
+  pidns: string;
+}
+
+/** A snapshot of the host's processes and berth's own PID namespace. */
+export interface ProcessTable {
+  /** Every visible process. */
+  processes: ProcessEntry[];
+  /** The PID namespace berth itself is in (same notation as the entries). */
+  ownPidns: string;
+}
+
+/**
+ * The contained process below `enginePid` in `table`: the first child of the first descendant (breadth first)
+ * whose PID namespace differs from berth's (the container's init), or that init when it has no child yet; 0 when
+ * there is none.
+ */
+export function findContainedPid(table: ProcessTable, enginePid: number): number {
+  const children = new Map<number, ProcessEntry[]>();
+  for (const p of table.processes) {
+    const list = children.get(p.ppid) ?? [];
+    list.push(p);
+    children.set(p.ppid, list);
+  }
+  for (const list of children.values()) list.sort((a, b) => a.pid - b.pid);
+  const queue = [...(children.get(enginePid) ?? [])];
+  while (queue.length > 0) {
+    const p = queue.shift()!;
+    if (p.pidns !== "" && p.pidns !== table.ownPidns) return children.get(p.pid)?.[0]?.pid ?? p.pid;
+    queue.push(...(children.get(p.pid) ?? []));
+  }
+  return 0;
+}
+
+function refused(err: unknown): boolean {
+  return err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied;
+}
+
+/** The table from `/proc`, or null when Deno refuses `/proc` (it does without `--allow-all`). */
+async function tableFromProc(): Promise<ProcessTable | null> {
+  let ownPidns: string;
+  const processes: ProcessEntry[] = [];
+  try {
+    ownPidns = await Deno.readLink("/proc/self/ns/pid");
+    for await (const entry of Deno.readDir("/proc")) {
+      if (!/^\d+$/.test(entry.name)) continue;
+      try {
+        const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so parse after the last ")".
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        const pidns = await Deno.readLink(`/proc/${entry.name}/ns/pid`).catch(() => "");
+        processes.push({ pid: Number(entry.name), ppid, pidns });
+      } catch {
+        // The process exited meanwhile.
+      }
+    }
+  } catch (err) {
+    if (refused(err)) return null;
+    throw err;
+  }
+  return { processes, ownPidns };
+}
+
+/** The table from `ps`, or null when `ps` cannot be run. */
+async function tableFromPs(): Promise<ProcessTable | null> {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("ps", {
+      args: ["-e", "-o", "pid=,ppid=,pidns="],
+      clearEnv: true,
+      env: { LC_ALL: "C" },
+      stdin: "null",
+      stderr: "null",
+    }).output();
+  } catch {
+    return null;
+  }
+  if (!out.success) return null;
+  const processes: ProcessEntry[] = [];
+  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+    const [pid, ppid, pidns] = line.trim().split(/\s+/);
+    if (!/^\d+$/.test(pid ?? "") || !/^\d+$/.test(ppid ?? "")) continue;
+    processes.push({
+      pid: Number(pid),
+      ppid: Number(ppid),
+      pidns: pidns === "-" || pidns === undefined ? "" : pidns,
+    });
+  }
+  const own = processes.find((p) => p.pid === Deno.pid);
+  if (!own || own.pidns === "") return null;
+  return { processes, ownPidns: own.pidns };
+}
+
+/**
+ * The host PID of the contained process below `enginePid` (see {@link findContainedPid}); 0 when there is none
+ * or the process table cannot be read.
+ */
+export async function containedPid(enginePid: number): Promise<number> {
+  const table = (await tableFromProc()) ?? (await tableFromPs());
+  return table === null ? 0 : findContainedPid(table, enginePid);
+}
