@@ -35,8 +35,9 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig["options"
       strict: true,
     });
   } catch (err) {
+    // node:util's messages may run over several lines of advice; the first line says what is wrong.
     const msg = err instanceof Error
-      ? err.message.replace(/\. To specify a positional argument.*$/s, "")
+      ? err.message.replace(/\. To specify a positional argument.*$/s, "").split("\n")[0].replace(/\.$/, "")
       : String(err);
     throw new UsageError(`${command}: ${msg} (try "berth ${command} --help")`);
   }

@@ -206,7 +206,11 @@ export const runCommand: Command = {
       const plan = await planRun(job, options);
       if (parsed.detach) {
         // Checked above like any run (a bad job exits 2 here); the background berth does the work.
-        const detached = await detachRun({ args: ["run", ...args], uuid: job.job.uuid, runtimeDir: options.runtimeDir });
+        const detached = await detachRun({
+          args: ["run", ...args],
+          uuid: job.job.uuid,
+          runtimeDir: options.runtimeDir,
+        });
         console.log(JSON.stringify({ uuid: detached.uuid, pid: detached.pid }));
         return 0;
       }

@@ -127,7 +127,9 @@ function checkKindForTarget(
     if (!STDIN_KINDS.includes(kind)) {
       r.fail(
         kindField,
-        `is ${quote(kind)}, but only "collection", "json", "text" and "bind" (a host file) are supported for stdin`,
+        `is ${
+          quote(kind)
+        }, but only "collection", "json", "text" and "bind" (a host file) are supported for stdin`,
       );
     }
   } else if (key === "stdout" || key === "stderr") {

@@ -40,7 +40,8 @@ export type BindSourceCheck =
   };
 
 /**
- * Checks a `bind` mount's source against the allowed roots, resolving symlinks in both.
+ * Checks a `bind` mount's source against the allowed roots: the path as written must lie under a root, and
+ * so must the path with every symlink resolved (in both, and in the roots).
  *
  * @param source The mount's `source` (absolute and normalized after validation).
  * @param allowRoots The `--allow-bind` directories; roots that do not exist are skipped.
@@ -74,15 +75,6 @@ export async function checkBindSource(
   if (allowRoots.length === 0) {
     return refuse(`is ${quote(source)}, but bind mounts are not allowed: no --allow-bind root was given`);
   }
-  let realPath: string;
-  try {
-    realPath = await Deno.realPath(source);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotCapable) throw err;
-    if (err instanceof Deno.errors.NotFound) return refuse(`is ${quote(source)}, which does not exist`, err);
-    const detail = err instanceof Error ? err.message : String(err);
-    return refuse(`is ${quote(source)}, which cannot be resolved: ${detail}`, err);
-  }
   const realRoots: string[] = [];
   for (const root of allowRoots) {
     try {
@@ -91,6 +83,24 @@ export async function checkBindSource(
       if (err instanceof Deno.errors.NotCapable) throw err;
       // A root that does not exist (or cannot be resolved) allows nothing.
     }
+  }
+  const outside = () =>
+    refuse(
+      `is ${quote(source)} outside every --allow-bind root (${allowRoots.map((r) => quote(r)).join(", ")})`,
+    );
+  // The path as written must already lie under a root: a source elsewhere is refused without being looked at
+  // (under a hardened profile berth may not even read it).
+  if (![...allowRoots, ...realRoots].some((root) => source === root || isStrictlyUnder(source, root))) {
+    return outside();
+  }
+  let realPath: string;
+  try {
+    realPath = await Deno.realPath(source);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) throw err;
+    if (err instanceof Deno.errors.NotFound) return refuse(`is ${quote(source)}, which does not exist`, err);
+    const detail = err instanceof Error ? err.message : String(err);
+    return refuse(`is ${quote(source)}, which cannot be resolved: ${detail}`, err);
   }
   if (realRoots.some((root) => realPath === root || isStrictlyUnder(realPath, root))) {
     return { ok: true, realPath };
