@@ -6,11 +6,12 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { profileFlags, REPO_ROOT } from "../helpers/berth.ts";
 import { berthContainers, ENGINE_SOCKETS, engineRequest } from "../helpers/engine_api.ts";
 import { FIXTURE_BIN } from "../fixtures/singularity/mod.ts";
+import { IMAGES_DIR } from "../images/mod.ts";
 import { containerName } from "../../src/runner/mod.ts";
 
 /** An engine the suite runs against. */
@@ -33,13 +34,23 @@ async function answers(socket: string): Promise<boolean> {
   }
 }
 
+/**
+ * The one temp root of this test process: every workspace and the SIF cache live below it. berth runs under the
+ * `hardened` profile with its reads and writes confined to this root and the test images (`BERTH_ROOTS`), so a
+ * file access the code forgot to plan for fails a test.
+ */
+export const E2E_ROOT: string = await Deno.makeTempDir({ prefix: "berth-e2e-root-" });
 /** A SIF cache shared by the Singularity runs of one test process, so each image is converted once. */
-export const SIF_CACHE: string = await Deno.makeTempDir({ prefix: "berth-e2e-sif-" });
+export const SIF_CACHE: string = join(E2E_ROOT, "sif-cache");
+await Deno.mkdir(SIF_CACHE);
 globalThis.addEventListener("unload", () => {
   try {
-    Deno.removeSync(SIF_CACHE, { recursive: true });
+    Deno.removeSync(E2E_ROOT, { recursive: true });
   } catch { /* already gone */ }
 });
+
+/** The permission profile the end-to-end runs use: `hardened` unless BERTH_E2E_PROFILE says otherwise. */
+export const E2E_PROFILE: string = Deno.env.get("BERTH_E2E_PROFILE") || "hardened";
 
 /** The engines, each with whether it is usable here. */
 export const ENGINES: EngineCase[] = [
@@ -105,11 +116,17 @@ export interface Running {
 }
 
 /**
- * Starts `berth ARGS...` under the standard profile. `env` is given to berth and used to expand the profile
+ * Starts `berth ARGS...` under the end-to-end profile ({@link E2E_PROFILE}). `env` is given to berth and used to expand the profile
  * (`BERTH_EXTRA_NET`, `BERTH_EXTRA_RUN`), exactly as `scripts/berth` would.
  */
 export async function spawnBerth(args: string[], env: Record<string, string> = {}): Promise<Running> {
-  const flags = await profileFlags("standard", env);
+  env = {
+    BERTH_PROFILE: E2E_PROFILE,
+    BERTH_ROOTS: `${E2E_ROOT},${IMAGES_DIR}`,
+    BERTH_EXTRA_READ: dirname(FIXTURE_BIN.singularity),
+    ...env,
+  };
+  const flags = await profileFlags(E2E_PROFILE, env);
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -158,7 +175,7 @@ export class Workspace {
 
   /** Creates the tree: `tmp/`, `rt/`, `keep/by_id/`, `allowed/`. The work dir (`work/`) is left to berth. */
   static async create(engine: EngineCase | null, name: string): Promise<Workspace> {
-    const root = await Deno.makeTempDir({ prefix: "berth-e2e-" });
+    const root = await Deno.makeTempDir({ dir: E2E_ROOT, prefix: "berth-e2e-" });
     const uuid = `e2e-${engine?.name ?? "any"}-${name}-${crypto.randomUUID().slice(0, 8)}`;
     for (const d of ["tmp", "rt", "keep/by_id", "allowed"]) {
       await Deno.mkdir(join(root, d), { recursive: true });

@@ -2,8 +2,9 @@
  * One `singularity build DST docker-archive://SRC` run: a docker-save tarball becomes a SIF file.
  *
  * Each conversion gets a private work directory holding its own `<P>_CACHEDIR` and `<P>_TMPDIR` (so concurrent
- * conversions never share the engine's layer cache, a known source of corrupt caches) and a symlink to the
- * tarball whose path has no ":" (the engines read `docker-archive://a:b` as path `a`, tag `b`). The build's
+ * conversions never share the engine's layer cache, a known source of corrupt caches). A tarball whose path
+ * has a ":" (the engines read `docker-archive://a:b` as path `a`, tag `b`) is reached through a link without
+ * one. The build's
  * output goes line by line into the job log. The work directory is removed afterwards, whatever happens.
  *
  * @module
@@ -50,6 +51,27 @@ async function logLines(stream: ReadableStream<Uint8Array>, log: LogFn, tail: st
 }
 
 /**
+ * A path for `tarball` that `docker-archive://` can express: the path itself when it has no ":", else a link to
+ * it in `work`: a hard link where the file system allows (Deno refuses symlinks to programs with path-scoped
+ * permissions, as under the hardened profile), else a symlink.
+ */
+async function archivePath(tarball: string, work: string): Promise<string> {
+  if (!tarball.includes(":")) return tarball;
+  const link = join(work, "image.tar");
+  if (link.includes(":")) {
+    throw new EngineError(
+      `Cannot convert image: the temporary path "${link}" contains ":", which docker-archive:// cannot express`,
+    );
+  }
+  try {
+    await Deno.link(tarball, link);
+  } catch {
+    await Deno.symlink(tarball, link);
+  }
+  return link;
+}
+
+/**
  * Converts `tarball` into the SIF file `dst`.
  * @throws {EngineError} when the build fails or is killed (`brokenNode` when its output says the node is broken,
  * for example a full disk); `dst` does not exist afterwards then.
@@ -59,16 +81,10 @@ export async function convertImage(opts: ConvertOptions): Promise<void> {
   const prefix = envPrefix(engine.engine);
   const work = await Deno.makeTempDir({ dir: opts.workParent, prefix: "convert-" });
   try {
-    const link = join(work, "image.tar");
-    if (link.includes(":")) {
-      throw new EngineError(
-        `Cannot convert image: the temporary path "${link}" contains ":", which docker-archive:// cannot express`,
-      );
-    }
-    await Deno.symlink(resolve(opts.tarball), link);
+    const source = await archivePath(resolve(opts.tarball), work);
     await Deno.mkdir(join(work, "cache"), { mode: 0o700 });
     await Deno.mkdir(join(work, "tmp"), { mode: 0o700 });
-    const args = ["build", opts.dst, `docker-archive://${link}`];
+    const args = ["build", opts.dst, `docker-archive://${source}`];
     log(`Building ${engine.engine} image "${opts.dst}" from "${opts.tarball}"`);
     log(`Running ${JSON.stringify([engine.path, ...args])}`);
     let child: Deno.ChildProcess;
