@@ -38,7 +38,6 @@ export async function testImage(name: TestImageName): Promise<BuiltImage> {
 /** Builds (or reuses) a test image whose upper layer holds `sizeMiB` MiB of incompressible data. */
 export async function bigTestImage(sizeMiB: number): Promise<BuiltImage> {
   const path = join(IMAGES_DIR, `big${sizeMiB}.tar`);
-  const def = await bigImageDefinition(sizeMiB);
   const stampPath = `${path}.json`;
   try {
     const stamp = JSON.parse(await Deno.readTextFile(stampPath)) as BuiltImage;
@@ -46,7 +45,7 @@ export async function bigTestImage(sizeMiB: number): Promise<BuiltImage> {
     return stamp;
   } catch {
     await Deno.mkdir(IMAGES_DIR, { recursive: true });
-    const built = await buildImage(def, path);
+    const built = await buildImage(await bigImageDefinition(sizeMiB), path);
     await Deno.writeTextFile(stampPath, JSON.stringify(built));
     return built;
   }

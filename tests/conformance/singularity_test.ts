@@ -1,0 +1,99 @@
+/**
+ * The conformance suite against the Singularity/Apptainer executor: with the CLI test fixture under both of its
+ * names (it really runs containers: namespaces, chroot, binds; see tests/fixtures/), and with a real
+ * `singularity` or `apptainer` whenever one is on PATH. A missing real program is reported as an ignored test
+ * that names it, never skipped silently.
+ * @module
+ */
+
+import { createSingularityExecutor } from "../../src/executor/singularity/mod.ts";
+import { singularityTargets, testHostEnv } from "../fixtures/singularity/mod.ts";
+import type { EngineProbe } from "./suite.ts";
+import { defineConformanceSuite } from "./suite.ts";
+
+/** Leftovers of Singularity runs: executors' temp dirs under `tmpDir`, then any process still running `binary`. */
+function singularityProbe(tmpDir: string, binary: string): EngineProbe {
+  return {
+    async leftovers() {
+      const dirs: string[] = [];
+      for await (const e of Deno.readDir(tmpDir)) if (e.name !== "sif-cache") dirs.push(e.name);
+      if (dirs.length > 0) return dirs;
+      const ps = await new Deno.Command("ps", { args: ["-eo", "pid=,args="], stdout: "piped" }).output();
+      return new TextDecoder().decode(ps.stdout).split("\n").filter((l) =>
+        l.includes(binary) && !l.includes(" ps ")
+      );
+    },
+    makeStale() {
+      return Promise.reject(new Error("Singularity has no named containers that could be left stale"));
+    },
+    async removeImage(id) {
+      // The SIF cache is keyed by image ID: remove that image's entries.
+      const cache = `${tmpDir}/sif-cache`;
+      for await (const e of Deno.readDir(cache)) {
+        if (e.name.includes(id.replace(/^sha256:/, ""))) {
+          await Deno.remove(`${cache}/${e.name}`, { recursive: true });
+        }
+      }
+    },
+  };
+}
+
+for (const target of await singularityTargets()) {
+  if (target.binary === null) {
+    Deno.test({
+      name: `[${target.label}] conformance suite: not run, ${target.missing}`,
+      ignore: true,
+      fn() {},
+    });
+    continue;
+  }
+  const binary = target.binary;
+  const tmpDir = await Deno.makeTempDir({ prefix: `berth-conformance-${target.engine}-` });
+  await Deno.mkdir(`${tmpDir}/sif-cache`);
+  globalThis.addEventListener("unload", () => Deno.removeSync(tmpDir, { recursive: true }));
+  defineConformanceSuite(
+    target.label,
+    (log) =>
+      createSingularityExecutor({
+        engine: target.engine,
+        binary,
+        tmpDir,
+        imageCache: `${tmpDir}/sif-cache`,
+        hostEnv: testHostEnv(),
+        log,
+      }),
+    {
+      // --containall sets HOME; the runtime itself adds its own variables (the fixture: none beyond these).
+      engineAddedEnv: [
+        "HOME",
+        "PWD",
+        "SHLVL",
+        "SINGULARITY_NAME",
+        "SINGULARITY_CONTAINER",
+        "APPTAINER_NAME",
+        "APPTAINER_CONTAINER",
+        "SINGULARITY_ENVIRONMENT",
+        "APPTAINER_ENVIRONMENT",
+        "SINGULARITY_NO_EVAL",
+        "APPTAINER_NO_EVAL",
+        "LD_LIBRARY_PATH",
+        "LANG",
+        "PS1",
+        "PROMPT_COMMAND",
+        "SINGULARITY_BIND",
+        "APPTAINER_BIND",
+        "SINGULARITY_COMMAND",
+        "APPTAINER_COMMAND",
+        "SINGULARITY_APPNAME",
+        "APPTAINER_APPNAME",
+        "SINGULARITY_INIT",
+        "APPTAINER_INIT",
+      ],
+      runtimePattern: target.engine === "apptainer"
+        ? /^apptainer.* version \d+\.\d+/
+        : /^singularity.* version \d+\.\d+/,
+      probe: singularityProbe(tmpDir, binary),
+      namedContainers: false,
+    },
+  );
+}

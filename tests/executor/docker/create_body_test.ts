@@ -1,0 +1,195 @@
+import { assertEquals, assertMatch, assertThrows } from "../../helpers/assert.ts";
+import { EngineError } from "../../../src/errors.ts";
+import type { ContainerSpec } from "../../../src/executor/types.ts";
+import { buildCreateBody, type HostFacts } from "../../../src/executor/docker/create_body.ts";
+
+function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
+  return {
+    name: "zzzzz-dz642-queuedcontainer",
+    image: "sha256:" + "a".repeat(64),
+    command: ["echo", "ok"],
+    workingDir: "",
+    env: {},
+    mounts: {},
+    vcpus: 0,
+    ram: 0,
+    gpu: { stack: "", deviceCount: 0 },
+    enableNetwork: false,
+    networkMode: "default",
+    cgroupParent: "",
+    stdin: null,
+    stdout: new WritableStream(),
+    stderr: new WritableStream(),
+    ...over,
+  };
+}
+
+/** Host facts with the given environment and device files (path → gid). */
+function host(env: Record<string, string> = {}, devices: Record<string, number> = {}): HostFacts {
+  return { env, deviceGroup: (p) => devices[p] ?? null };
+}
+
+Deno.test("buildCreateBody() matches crunch-run's container config for the basic fields", () => {
+  const body = buildCreateBody(
+    spec({
+      vcpus: 4,
+      ram: 123123123,
+      workingDir: "/WorkingDir",
+      env: { FOO: "bar", A: "1" },
+      mounts: {
+        "/mnt": { hostPath: "/hostpath", readOnly: true },
+        "/out": { hostPath: "/host/out", readOnly: false },
+      },
+      cgroupParent: "/slurm/job1",
+    }),
+    "1.41",
+    host(),
+  );
+  assertEquals(body, {
+    Image: "sha256:" + "a".repeat(64),
+    Cmd: ["echo", "ok"],
+    WorkingDir: "/WorkingDir",
+    Env: ["A=1", "FOO=bar"],
+    Labels: { "org.berth.managed": "true", "org.berth.job": "zzzzz-dz642-queuedcontainer" },
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    OpenStdin: true,
+    StdinOnce: true,
+    Tty: false,
+    HostConfig: {
+      LogConfig: { Type: "none", Config: {} },
+      NetworkMode: "none",
+      CgroupParent: "/slurm/job1",
+      NanoCpus: 4_000_000_000,
+      Memory: 123123123,
+      MemorySwap: 123123123,
+      Binds: ["/hostpath:/mnt:ro", "/host/out:/out"],
+    },
+  });
+});
+
+Deno.test("buildCreateBody() raises a RAM limit below 16 MiB and leaves 0 unlimited", () => {
+  const small = buildCreateBody(spec({ ram: 1000 }), "1.41", host()).HostConfig;
+  assertEquals([small.Memory, small.MemorySwap], [16 << 20, 16 << 20]);
+  const none = buildCreateBody(spec({ ram: 0, vcpus: 0 }), "1.41", host()).HostConfig;
+  assertEquals([none.Memory, none.MemorySwap, none.NanoCpus], [undefined, undefined, undefined]);
+  assertEquals(buildCreateBody(spec({ vcpus: 0.5 }), "1.41", host()).HostConfig.NanoCpus, 500_000_000);
+});
+
+Deno.test("buildCreateBody() uses the network mode only when networking is enabled", () => {
+  assertEquals(buildCreateBody(spec({ networkMode: "host" }), "1.41", host()).HostConfig.NetworkMode, "none");
+  assertEquals(
+    buildCreateBody(spec({ enableNetwork: true, networkMode: "host" }), "1.41", host()).HostConfig
+      .NetworkMode,
+    "host",
+  );
+  assertEquals(
+    buildCreateBody(spec({ enableNetwork: true, networkMode: "default" }), "1.41", host()).HostConfig
+      .NetworkMode,
+    "default",
+  );
+  assertEquals(buildCreateBody(spec({ workingDir: "." }), "1.41", host()).WorkingDir, "");
+});
+
+Deno.test("buildCreateBody() asks for a count of CUDA GPUs when CUDA_VISIBLE_DEVICES is unset", () => {
+  const hc = buildCreateBody(spec({ gpu: { stack: "cuda", deviceCount: 3 } }), "1.41", host()).HostConfig;
+  assertEquals(hc.DeviceRequests, [{
+    Driver: "nvidia",
+    Count: 3,
+    DeviceIDs: null,
+    Capabilities: [["gpu", "nvidia", "compute", "utility"]],
+  }]);
+  assertEquals([hc.Devices, hc.GroupAdd], [undefined, undefined]);
+});
+
+Deno.test("buildCreateBody() asks for the CUDA_VISIBLE_DEVICES IDs, not a count, when it is set", () => {
+  const hc = buildCreateBody(
+    spec({ gpu: { stack: "cuda", deviceCount: 1 } }),
+    "1.40",
+    host({ CUDA_VISIBLE_DEVICES: "2, GPU-8f1c,,3" }),
+  ).HostConfig;
+  assertEquals(hc.DeviceRequests, [{
+    Driver: "nvidia",
+    Count: 0,
+    DeviceIDs: ["2", "GPU-8f1c", "3"],
+    Capabilities: [["gpu", "nvidia", "compute", "utility"]],
+  }]);
+  const empty = buildCreateBody(
+    spec({ gpu: { stack: "cuda", deviceCount: 2 } }),
+    "1.41",
+    host({ CUDA_VISIBLE_DEVICES: "" }),
+  );
+  assertEquals(empty.HostConfig.DeviceRequests?.[0].Count, 2);
+});
+
+Deno.test("buildCreateBody() refuses CUDA GPUs on an engine older than API 1.40", () => {
+  const err = assertThrows(
+    () => buildCreateBody(spec({ gpu: { stack: "cuda", deviceCount: 1 } }), "1.39", host()),
+    EngineError,
+  );
+  assertEquals(
+    err.message,
+    "CUDA GPUs need Docker Engine API 1.40 or newer, but the engine speaks 1.39: upgrade the engine",
+  );
+});
+
+Deno.test("buildCreateBody() requests no GPU when the count is 0, whatever the stack", () => {
+  for (const stack of ["cuda", "rocm"] as const) {
+    const hc = buildCreateBody(spec({ gpu: { stack, deviceCount: 0 } }), "1.35", host()).HostConfig;
+    assertEquals([hc.DeviceRequests, hc.Devices, hc.GroupAdd], [undefined, undefined, undefined]);
+  }
+});
+
+Deno.test("buildCreateBody() maps /dev/kfd and every existing render node for ROCm, with their groups", () => {
+  const devices = {
+    "/dev/kfd": 44,
+    "/dev/dri/renderD128": 109,
+    "/dev/dri/renderD129": 109,
+    "/dev/dri/renderD200": 7,
+  };
+  const hc =
+    buildCreateBody(spec({ gpu: { stack: "rocm", deviceCount: 2 } }), "1.35", host({}, devices)).HostConfig;
+  const rwm = (p: string) => ({ PathOnHost: p, PathInContainer: p, CgroupPermissions: "rwm" });
+  assertEquals(hc.Devices, [
+    rwm("/dev/kfd"),
+    rwm("/dev/dri/renderD128"),
+    rwm("/dev/dri/renderD129"),
+    rwm("/dev/dri/renderD200"),
+  ]);
+  assertEquals(hc.GroupAdd, ["44", "109", "7"]);
+  assertEquals(hc.DeviceRequests, undefined);
+});
+
+Deno.test("buildCreateBody() honours AMD_VISIBLE_DEVICES and skips entries that are not integers", () => {
+  const devices = {
+    "/dev/kfd": 44,
+    "/dev/dri/renderD128": 109,
+    "/dev/dri/renderD129": 110,
+    "/dev/dri/renderD131": 109,
+  };
+  const hc = buildCreateBody(
+    spec({ gpu: { stack: "rocm", deviceCount: 1 } }),
+    "1.41",
+    host({ AMD_VISIBLE_DEVICES: "1,x, 3,7" }, devices),
+  ).HostConfig;
+  assertEquals(hc.Devices?.map((d) => d.PathOnHost), [
+    "/dev/kfd",
+    "/dev/dri/renderD129",
+    "/dev/dri/renderD131",
+  ]);
+  assertEquals(hc.GroupAdd, ["44", "110", "109"]);
+});
+
+Deno.test("buildCreateBody() fails with a clear EngineError when ROCm is requested without /dev/kfd", () => {
+  const err = assertThrows(
+    () =>
+      buildCreateBody(
+        spec({ gpu: { stack: "rocm", deviceCount: 1 } }),
+        "1.41",
+        host({}, { "/dev/dri/renderD128": 1 }),
+      ),
+    EngineError,
+  );
+  assertMatch(err.message, /^ROCm GPUs were requested, but this node has no "\/dev\/kfd"/);
+});

@@ -1,0 +1,187 @@
+/**
+ * Docker-API executor behaviour beyond the conformance suite, against the real engines: exact error texts,
+ * log lines and failure modes.
+ * @module
+ */
+
+import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "../../helpers/assert.ts";
+import { ENGINE_SOCKETS, engineRequest } from "../../helpers/engine_api.ts";
+import { testImage } from "../../images/mod.ts";
+import { EngineError, ImageError } from "../../../src/errors.ts";
+import { createDockerExecutor, EngineApiError } from "../../../src/executor/docker/mod.ts";
+import type { ContainerExecutor, ContainerSpec } from "../../../src/executor/types.ts";
+
+const ENGINES = ["docker", "podman"] as const;
+type Engine = typeof ENGINES[number];
+
+function executor(engine: Engine, logs: string[] = []): ContainerExecutor {
+  return createDockerExecutor({
+    engine,
+    socket: ENGINE_SOCKETS[engine],
+    hostEnv: {},
+    log: (m) => logs.push(m),
+  });
+}
+
+function spec(image: string, command: string[], out = new WritableStream<Uint8Array>()): ContainerSpec {
+  return {
+    name: `berth-exec-${crypto.randomUUID().slice(0, 12)}`,
+    image,
+    command,
+    workingDir: "",
+    env: { PATH: "/usr/bin:/bin" },
+    mounts: {},
+    vcpus: 0,
+    ram: 0,
+    gpu: { stack: "", deviceCount: 0 },
+    enableNetwork: false,
+    networkMode: "default",
+    cgroupParent: "",
+    stdin: null,
+    stdout: out,
+    stderr: new WritableStream(),
+  };
+}
+
+function randomId(): string {
+  return `sha256:${crypto.randomUUID().replaceAll("-", "")}${crypto.randomUUID().replaceAll("-", "")}`;
+}
+
+Deno.test("runtime() lists Docker's components like crunch-run", async () => {
+  const ex = executor("docker");
+  try {
+    assertMatch(
+      await ex.runtime(),
+      /^docker Engine 20\.10\.\d+\S*, containerd \S+, runc \S+, docker-init \S+$/,
+    );
+  } finally {
+    await ex.close();
+  }
+});
+
+const truncatedMessages: Record<Engine, string> = {
+  docker: "Image load failed: unexpected EOF",
+  podman: "Image load failed: loading tar component manifest.json: unexpected EOF",
+};
+
+for (const engine of ENGINES) {
+  Deno.test(`loadImage() reports a truncated tarball on ${engine} as "${truncatedMessages[engine]}"`, async () => {
+    const ex = executor(engine);
+    const truncated = await testImage("truncated");
+    try {
+      const err = await assertRejects(
+        () => ex.loadImage(randomId(), truncated.path),
+        ImageError,
+      );
+      assertEquals(err.message, truncatedMessages[engine]);
+    } finally {
+      await ex.close();
+    }
+  });
+
+  Deno.test(`loadImage() on ${engine} fails when the tarball holds another image than the ID`, async () => {
+    const ex = executor(engine);
+    const id = randomId();
+    try {
+      const busybox = await testImage("busybox");
+      const e = await assertRejects(() => ex.loadImage(id, busybox.path), ImageError);
+      assertEquals(
+        e.message,
+        `Image load failed: the engine loaded "${busybox.path}" but has no image ${id} (does the tarball hold ` +
+          `another image?)`,
+      );
+    } finally {
+      await ex.close();
+    }
+  });
+
+  Deno.test(`loadImage() on ${engine} reports a missing tarball as an ImageError`, async () => {
+    const ex = executor(engine);
+    try {
+      const e = await assertRejects(() => ex.loadImage(randomId(), "/nonexistent/image.tar"), ImageError);
+      assertMatch(e.message, /^Cannot read image tarball "\/nonexistent\/image\.tar": /);
+    } finally {
+      await ex.close();
+    }
+  });
+
+  Deno.test(`create() on ${engine} logs the removal of a leftover container`, async () => {
+    const logs: string[] = [];
+    const ex = executor(engine, logs);
+    const busybox = await testImage("busybox");
+    const s = spec(busybox.id, ["true"]);
+    try {
+      await ex.loadImage(busybox.id, busybox.path);
+      const created = await engineRequest(
+        ENGINE_SOCKETS[engine],
+        "POST",
+        `/containers/create?name=${s.name}`,
+        JSON.stringify({ Image: busybox.id, Cmd: ["true"], HostConfig: { NetworkMode: "none" } }),
+        { "Content-Type": "application/json" },
+      );
+      assertEquals(created.status, 201, created.text);
+      await ex.create(s);
+      assert(logs.includes(`Removed a leftover container named "${s.name}"`), logs.join("\n"));
+      await ex.start();
+      assertEquals(await ex.wait(), 0);
+    } finally {
+      await ex.close();
+    }
+    const gone = await engineRequest(ENGINE_SOCKETS[engine], "GET", `/containers/${s.name}/json`);
+    assertEquals(gone.status, 404);
+  });
+
+  Deno.test(`create() on ${engine} reports an absent image with the HTTP status and the engine's message`, async () => {
+    const ex = executor(engine);
+    const id = randomId();
+    const s = spec(id, ["true"]);
+    try {
+      const err = await assertRejects(() => ex.create(s), EngineApiError);
+      assertEquals(err.status, 404);
+      assertMatch(
+        err.message,
+        new RegExp(`^Cannot create container "${s.name}": \\(HTTP 404\\) not found - .+`),
+      );
+      assert(err instanceof EngineError && !err.brokenNode);
+    } finally {
+      await ex.close();
+    }
+  });
+
+  Deno.test(`pid() on ${engine} is positive while the container runs and 0 after it is stopped`, async () => {
+    const ex = executor(engine);
+    const busybox = await testImage("busybox");
+    try {
+      await ex.loadImage(busybox.id, busybox.path);
+      assertEquals(await ex.pid(), 0);
+      await ex.create(spec(busybox.id, ["sleep", "30"]));
+      await ex.start();
+      let pid = 0;
+      for (let i = 0; i < 200 && pid === 0; i++) {
+        pid = await ex.pid();
+        if (pid === 0) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert(pid > 0, "pid() stayed 0 while the container ran");
+      await ex.stop();
+      assert((await ex.wait()) !== 0);
+      assertEquals(await ex.pid(), 0);
+    } finally {
+      await ex.close();
+    }
+  });
+}
+
+Deno.test("createDockerExecutor() says when berth's permissions do not cover the socket", () => {
+  const err = assertThrows(
+    () =>
+      createDockerExecutor({
+        engine: "docker",
+        socket: "/tmp/berth-not-allowed.sock",
+        hostEnv: {},
+        log: () => {},
+      }),
+    EngineError,
+  );
+  assertMatch(err.message, /^Not permitted to use unix:\/\/\/tmp\/berth-not-allowed\.sock: /);
+  assertEquals(err.brokenNode, false);
+});
