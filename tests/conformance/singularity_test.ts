@@ -6,6 +6,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import { createSingularityExecutor } from "../../src/executor/singularity/mod.ts";
 import { singularityTargets, testHostEnv } from "../fixtures/singularity/mod.ts";
 import type { EngineProbe } from "./suite.ts";
@@ -19,9 +20,13 @@ function singularityProbe(tmpDir: string, binary: string): EngineProbe {
       for await (const e of Deno.readDir(tmpDir)) if (e.name !== "sif-cache") dirs.push(e.name);
       if (dirs.length > 0) return dirs;
       const ps = await new Deno.Command("ps", { args: ["-eo", "pid=,args="], stdout: "piped" }).output();
-      return new TextDecoder().decode(ps.stdout).split("\n").filter((l) =>
-        l.includes(binary) && !l.includes(" ps ")
-      );
+      // The fixture's own processes (its scripts, and the contained command under them); not the test runners,
+      // whose permission flags name the fixture too.
+      const fixtureDir = dirname(dirname(binary));
+      return new TextDecoder().decode(ps.stdout).split("\n")
+        .filter((l) =>
+          (l.includes(binary) || l.includes(`${fixtureDir}/singularity/`)) && !/\bdeno\b/.test(l)
+        );
     },
     makeStale() {
       return Promise.reject(new Error("Singularity has no named containers that could be left stale"));

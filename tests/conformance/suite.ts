@@ -374,7 +374,10 @@ export function defineConformanceSuite(
     const limit = await run([
       "sh",
       "-c",
-      "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
+      // v2 (own cgroup namespace), else v1 at the process's own cgroup (host namespace, as Singularity), else
+      // v1 at the root of the mount (Docker and Podman mount the container's own cgroup there).
+      'p=$(grep -E "^[0-9]+:memory:" /proc/self/cgroup | cut -d: -f3); cat /sys/fs/cgroup/memory.max 2>/dev/null || ' +
+      "cat /sys/fs/cgroup/memory$p/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
     ], { ram });
     assertEquals([limit.code, limit.stdout], [0, `${ram}\n`]);
     // tail -c keeps the whole 200 MiB in memory.
@@ -386,8 +389,10 @@ export function defineConformanceSuite(
     const r = await run([
       "sh",
       "-c",
+      'p=$(grep -E "^[0-9]+:([^:]*,)?cpu(,[^:]*)?:" /proc/self/cgroup | cut -d: -f3); ' +
       "cat /sys/fs/cgroup/cpu.max 2>/dev/null || " +
-      "echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)",
+      "{ [ -e /sys/fs/cgroup/cpu$p/cpu.cfs_quota_us ] && d=/sys/fs/cgroup/cpu$p || d=/sys/fs/cgroup/cpu; " +
+      "echo $(cat $d/cpu.cfs_quota_us) $(cat $d/cpu.cfs_period_us); }",
     ], { vcpus: 0.5 });
     assertEquals(r.code, 0);
     const [quota, period] = r.stdout.trim().split(" ").map(Number);

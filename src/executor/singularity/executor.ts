@@ -124,10 +124,15 @@ export class SingularityExecutor implements ContainerExecutor {
           });
         }
         onProgress?.({ done: 0, total: size });
-        const manifest = await readImageManifest(tarballPath);
+        // The same words as the Docker-API executor's load errors: "Image load failed: <why>".
+        const manifest = await readImageManifest(tarballPath).catch((err) => {
+          throw err instanceof ImageError
+            ? new ImageError(`Image load failed: ${err.message}`, { cause: err })
+            : err;
+        });
         if (manifest.id !== imageId) {
           throw new ImageError(
-            `Image tarball "${tarballPath}" holds image "${manifest.id}", not "${imageId}"`,
+            `Image load failed: image tarball "${tarballPath}" holds image "${manifest.id}", not "${imageId}"`,
           );
         }
         await convertImage({
