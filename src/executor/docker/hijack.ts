@@ -129,9 +129,8 @@ export async function hijack(
     conn = await Deno.connect({ transport: "unix", path: socket });
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
-    if (isPermissionError(err)) {
-      throw new EngineError(`Not permitted to use unix://${socket}: ${detail}`, { cause: err });
-    }
+    if (isPermissionError(err)) throw err; // berth's permission profile: reported as such by the CLI
+
     throw new EngineError(`Cannot connect to the ${label} at unix://${socket}: ${detail}`, {
       cause: err,
       brokenNode: true,

@@ -170,14 +170,15 @@ export class EngineTransport {
     }
   }
 
-  /** The error for a request that did not get an answer: the node is considered broken. */
-  connectionError(err: unknown, context?: string): EngineError {
+  /**
+   * The error for a request that did not get an answer: the node is considered broken. A refusal by berth's own
+   * permission profile is returned as it is (Deno's `NotCapable`): the CLI reports it in one line with the
+   * profile's name, and it must not mark the node broken.
+   */
+  connectionError(err: unknown, context?: string): Error {
     const detail = err instanceof Error ? err.message : String(err);
     const where = context ? `${context}: ` : "";
-    if (isPermissionError(err)) {
-      // berth's own permission profile, not the node, is at fault.
-      return new EngineError(`${where}Not permitted to use unix://${this.socket}: ${detail}`, { cause: err });
-    }
+    if (isPermissionError(err)) return err as Error;
     return new EngineError(
       `${where}Cannot connect to the ${this.label} at unix://${this.socket}: ${detail}`,
       {

@@ -171,7 +171,7 @@ for (const engine of ENGINES) {
   });
 }
 
-Deno.test("createDockerExecutor() says when berth's permissions do not cover the socket", () => {
+Deno.test("createDockerExecutor() passes a refusal of berth's permission profile through, not as a broken node", () => {
   const err = assertThrows(
     () =>
       createDockerExecutor({
@@ -180,8 +180,7 @@ Deno.test("createDockerExecutor() says when berth's permissions do not cover the
         hostEnv: {},
         log: () => {},
       }),
-    EngineError,
+    Deno.errors.NotCapable,
   );
-  assertMatch(err.message, /^Not permitted to use unix:\/\/\/tmp\/berth-not-allowed\.sock: /);
-  assertEquals(err.brokenNode, false);
+  assertMatch(err.message, /unix:\/tmp\/berth-not-allowed\.sock/);
 });
