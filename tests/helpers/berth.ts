@@ -6,19 +6,15 @@
 
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
+import { profileFlags as expandProfile } from "../../src/node/detach.ts";
 
 /** The repository root. */
 export const REPO_ROOT: string = fileURLToPath(new URL("../..", import.meta.url));
 
-/** Reads a profile's flags, expanding `${VAR}` from `env` (the same rules as scripts/lib/profile.sh). */
+/** Reads a profile's flags, expanding `${VAR}` from `env`, then the environment (berth's own expansion rules). */
 export async function profileFlags(profile: string, env: Record<string, string> = {}): Promise<string[]> {
   const text = await Deno.readTextFile(join(REPO_ROOT, "scripts", "profiles", `${profile}.flags`));
-  const lookup = (name: string) => env[name] ?? Deno.env.get(name) ?? "";
-  return text.split("\n")
-    .map((l) => l.replace(/#.*$/, "").trim())
-    .filter((l) => l !== "")
-    .map((l) => l.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, n) => lookup(n)))
-    .map((l) => l.replace(/,,+/g, ",").replace(/,$/, "").replace(/=,/, "="));
+  return expandProfile(text, (name) => env[name] ?? Deno.env.get(name) ?? "");
 }
 
 /** The result of one berth run. */
