@@ -14,8 +14,13 @@ import { testImage } from "../tests/images/mod.ts";
 import { bigTestImage } from "../tests/images/mod.ts";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
-const { values } = parseArgs({ args: Deno.args, options: { quick: { type: "boolean" } } });
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { quick: { type: "boolean" }, from: { type: "string" } },
+});
 const QUICK = values.quick ?? false;
+/** `--from N`: start at pair N (to repeat the later pairs alone). */
+const FROM = Number(values.from ?? 1);
 const REPS = QUICK ? 2 : 5;
 const BIG_MIB = QUICK ? 32 : 256;
 const LOAD_MIB = QUICK ? 32 : 200;
@@ -143,134 +148,143 @@ const docker = "--runtime-engine docker";
 const podman = "--runtime-engine podman";
 
 // 1. Trivial job, image already loaded.
-await pair(
-  "1. trivial job, Docker (`echo ok`)",
-  () => berthRun({ container_image: busybox.path, command: ["echo", "ok"] }, docker),
-  () => `${DOCKER} run --rm --network none --log-driver none ${img} echo ok >/dev/null`,
-  { target: 1.1 },
-);
-await pair(
-  "1b. trivial job, Podman (`echo ok`)",
-  () => berthRun({ container_image: busybox.path, command: ["echo", "ok"] }, podman),
-  () => `${env} podman run --rm --network none --log-driver none ${img} echo ok >/dev/null`,
-  { target: 1.1 },
-);
+if (FROM <= 1) {
+  await pair(
+    "1. trivial job, Docker (`echo ok`)",
+    () => berthRun({ container_image: busybox.path, command: ["echo", "ok"] }, docker),
+    () => `${DOCKER} run --rm --network none --log-driver none ${img} echo ok >/dev/null`,
+    { target: 1.1 },
+  );
+  await pair(
+    "1b. trivial job, Podman (`echo ok`)",
+    () => berthRun({ container_image: busybox.path, command: ["echo", "ok"] }, podman),
+    () => `${env} podman run --rm --network none --log-driver none ${img} echo ok >/dev/null`,
+    { target: 1.1 },
+  );
+}
 
 // 2. Output throughput: BIG_MIB MiB of 64-byte lines on stdout.
 const bytes = BIG_MIB << 20;
-const writer = [
-  "sh",
-  "-c",
-  `yes 'berth benchmark output line, sixty-four bytes long incl. newline' | head -c ${bytes}`,
-];
-const out2 = await pair(
-  `2. stdout ${BIG_MIB} MiB, Docker (time)`,
-  () => berthRun({ container_image: busybox.path, command: writer }, docker),
-  () =>
-    `${DOCKER} run --rm --network none ${img} ${writer.slice(0, 2).join(" ")} "${
-      writer[2]
-    }" > ${WORK}/out.bin`,
-  {
-    target: 1 / 0.95,
-    rss: true,
-    note: "Target is throughput ≥ 0.95 of the reference, i.e. time ratio ≤ 1.053.",
-  },
-);
-extras.push(
-  `Output throughput: berth ${
-    (BIG_MIB / median(out2.b.map((s) => s.wall))).toFixed(0)
-  } MiB/s (timestamped into ` +
-    `stdout.txt), docker CLI ${
-      (BIG_MIB / median(out2.r.map((s) => s.wall))).toFixed(0)
-    } MiB/s (raw into a file).`,
-);
-
-// 3. Stdin throughput: BIG_MIB MiB into the container from a collection file.
-const keep = join(WORK, "keep");
-const pdh = "d41d8cd98f00b204e9800998ecf8427e+0";
-await Deno.mkdir(join(keep, "by_id", pdh), { recursive: true });
-await sh(`head -c ${bytes} /dev/urandom > ${join(keep, "by_id", pdh, "data.bin")}`);
-await pair(
-  `3. stdin ${BIG_MIB} MiB, Docker`,
-  () =>
-    berthRun({
-      container_image: busybox.path,
-      command: ["wc", "-c"],
-      mounts: {
-        "/out": { kind: "tmp" },
-        stdin: { kind: "collection", portable_data_hash: pdh, path: "data.bin" },
-      },
-    }, `${docker} --keep-mount ${keep}`),
-  () =>
-    `${DOCKER} run -i --rm --network none --log-driver none ${img} wc -c < ${
-      join(keep, "by_id", pdh, "data.bin")
-    } >/dev/null`,
-  { target: 1.1, rss: true },
-);
-
-// 4. Image load: a LOAD_MIB MiB image not yet present, then a trivial run.
-const big = await bigTestImage(LOAD_MIB);
-const removeBig = async () => {
-  await sh(`${DOCKER} rmi -f ${big.id} >/dev/null 2>&1 || true`);
-};
-await pair(
-  `4. load a ${LOAD_MIB} MiB image + trivial run, Docker`,
-  () => berthRun({ container_image: big.path, command: ["true"] }, docker),
-  () =>
-    `${DOCKER} load -i ${big.path} >/dev/null && ${DOCKER} run --rm --network none --log-driver none ${
-      big.id.slice(7)
-    } true`,
-  { before: removeBig, target: 1.1, rss: true },
-);
-await removeBig();
-
-// 5. Singularity path with the test fixture (not SingularityCE/Apptainer: see bench/README.md).
-const cache = join(WORK, "sif-cache");
-await Deno.mkdir(cache, { recursive: true });
-const sing = `--runtime-engine singularity --singularity-binary ${FIXTURE} --image-cache ${cache}`;
-await sh(await berthRun({ container_image: busybox.path, command: ["true"] }, sing)); // fill the cache
-const sif = (await sh(`find ${cache} -name '*.sif' | head -n1`)).trim();
-await pair(
-  "5. cached-SIF run vs direct fixture exec",
-  () => berthRun({ container_image: busybox.path, command: ["echo", "ok"] }, sing),
-  () => `${FIXTURE} exec --containall --cleanenv --pwd=/ --net --network=none ${sif} echo ok >/dev/null`,
-  { target: 1.1 },
-);
-{
-  const convs: number[] = [];
-  for (let i = 0; i < REPS; i++) {
-    convs.push(
-      (await timed(
-        `${FIXTURE} build ${WORK}/conv.sif docker-archive://${busybox.path} >/dev/null 2>&1; rm -f ${WORK}/conv.sif`,
-      )).wall,
-    );
-  }
-  extras.push(`SIF conversion of the busybox image (fixture build): median ${median(convs).toFixed(3)} s.`);
-  const cache10 = join(WORK, "sif-cache-10");
-  await Deno.mkdir(cache10, { recursive: true });
-  const buildLog = join(WORK, "builds.log");
-  const cmds = await Promise.all(
-    Array.from({ length: 10 }, () =>
-      berthRun(
-        { container_image: busybox.path, command: ["true"] },
-        `--runtime-engine singularity --singularity-binary ${FIXTURE} --image-cache ${cache10}`,
-      )),
-  );
-  const t0 = performance.now();
-  const res = await Promise.all(
-    cmds.map((c) => sh(`BERTH_FIXTURE_BUILD_LOG=${buildLog} ${c}`).then(() => 0, () => 1)),
-  );
-  const wall = (performance.now() - t0) / 1000;
-  const conversions = await Deno.readTextFile(buildLog).then(
-    (t) => t.split("\n").filter((l) => l).length,
-    () => 0,
+if (FROM <= 2) {
+  const writer = [
+    "sh",
+    "-c",
+    `yes 'berth benchmark output line, sixty-four bytes long incl. newline' | head -c ${bytes}`,
+  ];
+  const out2 = await pair(
+    `2. stdout ${BIG_MIB} MiB, Docker (time)`,
+    () => berthRun({ container_image: busybox.path, command: writer }, docker),
+    () =>
+      `${DOCKER} run --rm --network none ${img} ${writer.slice(0, 2).join(" ")} "${
+        writer[2]
+      }" > ${WORK}/out.bin`,
+    {
+      target: 1 / 0.95,
+      rss: true,
+      note: "Target is throughput ≥ 0.95 of the reference, i.e. time ratio ≤ 1.053.",
+    },
   );
   extras.push(
-    `10 concurrent first runs of one image on the fixture: ${
-      res.filter((x) => x === 0).length
-    }/10 succeeded, ` +
-      `${conversions} conversion(s), ${wall.toFixed(2)} s wall.`,
+    `Output throughput: berth ${
+      (BIG_MIB / median(out2.b.map((s) => s.wall))).toFixed(0)
+    } MiB/s (timestamped into ` +
+      `stdout.txt), docker CLI ${
+        (BIG_MIB / median(out2.r.map((s) => s.wall))).toFixed(0)
+      } MiB/s (raw into a file).`,
   );
+}
+
+// 3. Stdin throughput: BIG_MIB MiB into the container from a collection file.
+if (FROM <= 3) {
+  const keep = join(WORK, "keep");
+  const pdh = "d41d8cd98f00b204e9800998ecf8427e+0";
+  await Deno.mkdir(join(keep, "by_id", pdh), { recursive: true });
+  await sh(`head -c ${bytes} /dev/urandom > ${join(keep, "by_id", pdh, "data.bin")}`);
+  await pair(
+    `3. stdin ${BIG_MIB} MiB, Docker`,
+    () =>
+      berthRun({
+        container_image: busybox.path,
+        command: ["wc", "-c"],
+        mounts: {
+          "/out": { kind: "tmp" },
+          stdin: { kind: "collection", portable_data_hash: pdh, path: "data.bin" },
+        },
+      }, `${docker} --keep-mount ${keep}`),
+    () =>
+      `${DOCKER} run -i --rm --network none --log-driver none ${img} wc -c < ${
+        join(keep, "by_id", pdh, "data.bin")
+      } >/dev/null`,
+    { target: 1.1, rss: true },
+  );
+}
+
+// 4. Image load: a LOAD_MIB MiB image not yet present, then a trivial run.
+if (FROM <= 4) {
+  const big = await bigTestImage(LOAD_MIB);
+  const removeBig = async () => {
+    await sh(`${DOCKER} rmi -f ${big.id} >/dev/null 2>&1 || true`);
+  };
+  await pair(
+    `4. load a ${LOAD_MIB} MiB image + trivial run, Docker`,
+    () => berthRun({ container_image: big.path, command: ["true"] }, docker),
+    () =>
+      `${DOCKER} load -i ${big.path} >/dev/null && ${DOCKER} run --rm --network none --log-driver none ${
+        big.id.slice(7)
+      } true`,
+    { before: removeBig, target: 1.1, rss: true },
+  );
+  await removeBig();
+}
+
+// 5. Singularity path with the test fixture (not SingularityCE/Apptainer: see bench/README.md).
+if (FROM <= 5) {
+  const cache = join(WORK, "sif-cache");
+  await Deno.mkdir(cache, { recursive: true });
+  const sing = `--runtime-engine singularity --singularity-binary ${FIXTURE} --image-cache ${cache}`;
+  await sh(await berthRun({ container_image: busybox.path, command: ["true"] }, sing)); // fill the cache
+  const sif = (await sh(`find ${cache} -name '*.sif' | head -n1`)).trim();
+  await pair(
+    "5. cached-SIF run vs direct fixture exec",
+    () => berthRun({ container_image: busybox.path, command: ["echo", "ok"] }, sing),
+    () => `SINGULARITY_NO_EVAL=1 ${FIXTURE} exec --containall --cleanenv --pwd=/ --net --network=none ${sif} echo ok >/dev/null`,
+    { target: 1.1 },
+  );
+  {
+    const convs: number[] = [];
+    for (let i = 0; i < REPS; i++) {
+      convs.push(
+        (await timed(
+          `${FIXTURE} build ${WORK}/conv.sif docker-archive://${busybox.path} >/dev/null 2>&1; rm -f ${WORK}/conv.sif`,
+        )).wall,
+      );
+    }
+    extras.push(`SIF conversion of the busybox image (fixture build): median ${median(convs).toFixed(3)} s.`);
+    const cache10 = join(WORK, "sif-cache-10");
+    await Deno.mkdir(cache10, { recursive: true });
+      const cmds = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        berthRun(
+          { container_image: busybox.path, command: ["true"] },
+          `--runtime-engine singularity --singularity-binary ${FIXTURE} --image-cache ${cache10}`,
+        )),
+    );
+    const t0 = performance.now();
+    const res = await Promise.all(
+      cmds.map((c) => sh(c).then(() => 0, () => 1)),
+    );
+    const wall = (performance.now() - t0) / 1000;
+    const entries = [...Deno.readDirSync(cache10)].map((e) => e.name);
+  const conversions = entries.filter((n) => n.endsWith(".sif")).length;
+      () => 0,
+    );
+    extras.push(
+      `10 concurrent first runs of one image on the fixture: ${
+        res.filter((x) => x === 0).length
+      }/10 succeeded, ` +
+        `${conversions} SIF file(s) in the shared cache (${entries.length} entries in all), ${wall.toFixed(2)} s wall.`,
+    );
+  }
 }
 
 // 6. Concurrency: 20 trivial jobs at once on Docker.
