@@ -247,7 +247,8 @@ if (FROM <= 5) {
   await pair(
     "5. cached-SIF run vs direct fixture exec",
     () => berthRun({ container_image: busybox.path, command: ["echo", "ok"] }, sing),
-    () => `SINGULARITY_NO_EVAL=1 ${FIXTURE} exec --containall --cleanenv --pwd=/ --net --network=none ${sif} echo ok >/dev/null`,
+    () =>
+      `SINGULARITY_NO_EVAL=1 ${FIXTURE} exec --containall --cleanenv --pwd=/ --net --network=none ${sif} echo ok >/dev/null`,
     { target: 1.1 },
   );
   {
@@ -262,7 +263,7 @@ if (FROM <= 5) {
     extras.push(`SIF conversion of the busybox image (fixture build): median ${median(convs).toFixed(3)} s.`);
     const cache10 = join(WORK, "sif-cache-10");
     await Deno.mkdir(cache10, { recursive: true });
-      const cmds = await Promise.all(
+    const cmds = await Promise.all(
       Array.from({ length: 10 }, () =>
         berthRun(
           { container_image: busybox.path, command: ["true"] },
@@ -275,14 +276,14 @@ if (FROM <= 5) {
     );
     const wall = (performance.now() - t0) / 1000;
     const entries = [...Deno.readDirSync(cache10)].map((e) => e.name);
-  const conversions = entries.filter((n) => n.endsWith(".sif")).length;
-      () => 0,
-    );
+    const conversions = entries.filter((n) => n.endsWith(".sif")).length;
     extras.push(
       `10 concurrent first runs of one image on the fixture: ${
         res.filter((x) => x === 0).length
       }/10 succeeded, ` +
-        `${conversions} SIF file(s) in the shared cache (${entries.length} entries in all), ${wall.toFixed(2)} s wall.`,
+        `${conversions} SIF file(s) in the shared cache (${entries.length} entries in all), ${
+          wall.toFixed(2)
+        } s wall.`,
     );
   }
 }
