@@ -77,3 +77,27 @@ export async function runReporter(
     o.write(`warning: statistics stopped: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
+
+/**
+ * Starts {@link runReporter} and returns the handle both reporters give out: `stop()` ends the loop, then runs
+ * `finish` (log the totals, close the file) once, however often it is called.
+ */
+export function reportUntilStopped(
+  reporter: StatsReporter,
+  o: LoopOptions,
+  finish: () => void,
+): { stop(): Promise<void> } {
+  const abort = new AbortController();
+  const loop = runReporter(reporter, o, abort.signal);
+  let stopping: Promise<void> | undefined;
+  return {
+    stop() {
+      stopping ??= (async () => {
+        abort.abort();
+        await loop;
+        finish();
+      })();
+      return stopping;
+    },
+  };
+}

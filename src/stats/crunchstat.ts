@@ -18,7 +18,7 @@
  * @module
  */
 
-import { runReporter } from "./_loop.ts";
+import { reportUntilStopped } from "./_loop.ts";
 import { openStatsFile } from "./_stats_file.ts";
 import { StatsReporter } from "./reporter.ts";
 
@@ -62,23 +62,13 @@ export async function startCrunchstat(options: CrunchstatOptions): Promise<Stats
     ramLimit: options.ramLimit,
     tmpDir: options.tmpDir,
   });
-  const abort = new AbortController();
-  const loop = runReporter(reporter, {
+  return reportUntilStopped(reporter, {
     pid: options.pid,
     intervalMs: options.intervalMs,
     sampleMs: options.sampleMs ?? 1000,
     write,
-  }, abort.signal);
-  let stopping: Promise<void> | undefined;
-  return {
-    stop() {
-      stopping ??= (async () => {
-        abort.abort();
-        await loop;
-        reporter.logMaxima();
-        file.closeFile();
-      })();
-      return stopping;
-    },
-  };
+  }, () => {
+    reporter.logMaxima();
+    file.closeFile();
+  });
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { runReporter } from "./_loop.ts";
+import { reportUntilStopped } from "./_loop.ts";
 import { openStatsFile } from "./_stats_file.ts";
 import type { StatsHandle } from "./crunchstat.ts";
 import { StatsReporter } from "./reporter.ts";
@@ -45,23 +45,13 @@ export async function startHoststat(options: HoststatOptions): Promise<StatsHand
     processes: { berth: Deno.pid, ...options.processes },
     hostLines: true,
   });
-  const abort = new AbortController();
-  const loop = runReporter(reporter, {
+  return reportUntilStopped(reporter, {
     pid: () => Deno.pid,
     intervalMs: options.intervalMs,
     sampleMs: options.intervalMs,
     write,
-  }, abort.signal);
-  let stopping: Promise<void> | undefined;
-  return {
-    stop() {
-      stopping ??= (async () => {
-        abort.abort();
-        await loop;
-        reporter.logProcessMaxima();
-        file.closeFile();
-      })();
-      return stopping;
-    },
-  };
+  }, () => {
+    reporter.logProcessMaxima();
+    file.closeFile();
+  });
 }
