@@ -8,7 +8,7 @@
 
 import { dirname, join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
-import { profileFlags, REPO_ROOT } from "../helpers/berth.ts";
+import { berthArgs, profileFlags } from "../helpers/berth.ts";
 import { berthContainers, ENGINE_SOCKETS, engineRequest } from "../helpers/engine_api.ts";
 import { FIXTURE_BIN } from "../fixtures/singularity/mod.ts";
 import { IMAGES_DIR } from "../images/mod.ts";
@@ -129,15 +129,7 @@ export async function spawnBerth(args: string[], env: Record<string, string> = {
   const flags = await profileFlags(E2E_PROFILE, env);
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--quiet",
-      "--cached-only",
-      ...flags,
-      join(REPO_ROOT, "src", "main.ts"),
-      ...args,
-    ],
+    args: berthArgs(flags, args),
     env,
     stdin: "null",
     stdout: "piped",

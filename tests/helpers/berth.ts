@@ -37,19 +37,24 @@ export interface RunBerthOptions {
   stdin?: Uint8Array;
 }
 
+/** The `deno` arguments that run berth from source with permission `flags`, as scripts/berth does. */
+export function berthArgs(flags: string[], args: string[]): string[] {
+  return [
+    "run",
+    "--no-prompt",
+    "--quiet",
+    "--cached-only",
+    ...flags,
+    join(REPO_ROOT, "src", "main.ts"),
+    ...args,
+  ];
+}
+
 /** Runs `berth ARGS...` from source under a permission profile and collects its output. */
 export async function runBerth(args: string[], options: RunBerthOptions = {}): Promise<BerthResult> {
   const flags = await profileFlags(options.profile ?? "standard", options.env);
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--quiet",
-      "--cached-only",
-      ...flags,
-      join(REPO_ROOT, "src", "main.ts"),
-      ...args,
-    ],
+    args: berthArgs(flags, args),
     env: options.env,
     cwd: options.cwd,
     stdin: options.stdin ? "piped" : "null",

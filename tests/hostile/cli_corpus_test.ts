@@ -9,7 +9,7 @@ import { join } from "node:path";
 // @ts-types="@types/tar-stream"
 import tar from "tar-stream";
 import { assertEquals, assertMatch } from "../helpers/assert.ts";
-import { profileFlags, REPO_ROOT } from "../helpers/berth.ts";
+import { berthArgs, profileFlags, REPO_ROOT } from "../helpers/berth.ts";
 import { berthContainers, ENGINE_SOCKETS } from "../helpers/engine_api.ts";
 import { IMAGES_DIR, testImage } from "../images/mod.ts";
 
@@ -37,13 +37,7 @@ async function berthRun(root: string, job: string, extra: string[] = [], cwd = r
   const env = { BERTH_ROOTS: `${root},${IMAGES_DIR},${CORPUS}`, BERTH_PROFILE: "hardened" };
   const flags = await profileFlags("hardened", env);
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--quiet",
-      "--cached-only",
-      ...flags,
-      join(REPO_ROOT, "src", "main.ts"),
+    args: berthArgs(flags, [
       "run",
       job,
       "--work-dir",
@@ -59,7 +53,7 @@ async function berthRun(root: string, job: string, extra: string[] = [], cwd = r
       "--runtime-engine",
       "docker",
       ...extra,
-    ],
+    ]),
     cwd,
     env,
     stdin: "null",
