@@ -1,5 +1,6 @@
 /**
- * Docker-save image tarballs: the image ID, config and layers, read without unpacking.
+ * Container images outside any engine: docker-save tarballs (the image ID, config and layers, read without
+ * unpacking), SIF files recognised by content, registry references and credentials, and digests.
  * @module
  */
 export {
@@ -9,3 +10,27 @@ export {
   readImageManifest,
 } from "./docker_archive.ts";
 export { indexTar, readTarEntry, type TarEntry } from "./tar_index.ts";
+export { Sha256, sha256File, sha256Of } from "./digest.ts";
+export { hasSifMagic, isSifFile, SIF_MAGIC } from "./sif.ts";
+export {
+  DOCKER_HUB,
+  DOCKER_SCHEME,
+  parseRegistryReference,
+  referenceName,
+  referenceString,
+  registryApiHost,
+  type RegistryReference,
+  type RegistryReferenceResult,
+  splitRegistry,
+} from "./reference.ts";
+export {
+  credentialSecrets,
+  credentialsFor,
+  normaliseRegistryKey,
+  parseRegistryAuth,
+  readRegistryAuth,
+  RegistryAuthError,
+  type RegistryAuthFile,
+  type RegistryCredentials,
+} from "./registry_auth.ts";
+export { RegistryError } from "./registry_error.ts";
