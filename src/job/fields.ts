@@ -17,6 +17,7 @@ export const JOB_FIELDS: ReadonlySet<string> = new Set([
   "runtime_constraints",
   "scheduling_parameters",
   "secret_mounts",
+  "secret_environment_keys",
 ]);
 
 /**

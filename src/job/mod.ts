@@ -50,6 +50,7 @@ export {
   REDACTED,
   redactEnvironment,
   redactJob,
-  SECRET_NAME_PATTERN,
+  SECRET_NAME_FRAGMENTS,
+  SECRET_NAME_WORDS,
 } from "./redact.ts";
 export { IGNORED_RECORD_FIELDS, JOB_FIELDS } from "./fields.ts";

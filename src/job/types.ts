@@ -174,6 +174,11 @@ export interface Job {
   scheduling_parameters: SchedulingParameters;
   /** Mounts whose content is secret; keys never collide with `mounts`. */
   secret_mounts: Record<string, SecretMount>;
+  /**
+   * Names in `environment` whose values are secret whatever the name looks like (berth's own field): sorted,
+   * each once. Their values are redacted like those of secret-looking names.
+   */
+  secret_environment_keys: string[];
 }
 
 /** The result of parsing a job file. */

@@ -5,7 +5,7 @@
  * sees (and a test expects) never depends on object key order or chance:
  *
  * 1. the top level is an object; its unknown fields (document order);
- * 2. `uuid`, `container_image`, `command`, `cwd`, `environment`, `output_path`;
+ * 2. `uuid`, `container_image`, `command`, `cwd`, `environment`, `secret_environment_keys`, `output_path`;
  * 3. `runtime_constraints`, `scheduling_parameters`;
  * 4. `mounts`, entries in sorted key order, each: target, kind, kind-for-target, unknown fields, field values,
  *    crunch-run's collection rules;
@@ -62,6 +62,11 @@ export function validateJob(value: JsonValue, path: string): ParsedJob {
   const command = readCommand(r, required(r, top, "command"));
   const cwd = readCwd(r, get(top, "cwd"));
   const environment = readEnvironment(r, get(top, "environment"));
+  const secret_environment_keys = readSecretEnvironmentKeys(
+    r,
+    get(top, "secret_environment_keys"),
+    environment,
+  );
   const output_path = readOutputPath(r, required(r, top, "output_path"));
   const runtime_constraints = readRuntimeConstraints(r, get(top, "runtime_constraints"));
   const scheduling_parameters = readSchedulingParameters(r, get(top, "scheduling_parameters"));
@@ -110,6 +115,7 @@ export function validateJob(value: JsonValue, path: string): ParsedJob {
     runtime_constraints,
     scheduling_parameters,
     secret_mounts: Object.fromEntries(secret_mounts),
+    secret_environment_keys,
   };
   return { path, job, ignoredFields: r.ignored };
 }
@@ -175,6 +181,17 @@ function readEnvironment(r: Reader, value: unknown): Record<string, string> {
     out.push([name, r.cleanString(env[name], field)]);
   }
   return Object.fromEntries(out);
+}
+
+function readSecretEnvironmentKeys(r: Reader, value: unknown, env: Record<string, string>): string[] {
+  if (value === undefined) return [];
+  const names = r.stringArray(value, "secret_environment_keys");
+  names.forEach((name, i) => {
+    if (!Object.hasOwn(env, name)) {
+      r.fail(`secret_environment_keys[${i}]`, `is ${quote(name)}, which is not a name in "environment"`);
+    }
+  });
+  return [...new Set(names)].sort(compareCodePoints);
 }
 
 function readOutputPath(r: Reader, value: unknown): string {

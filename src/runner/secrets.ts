@@ -37,7 +37,7 @@ export function collectSecrets(job: Job): string[] {
     }
   }
   for (const [name, value] of Object.entries(job.environment)) {
-    if (isSecretName(name)) add(value);
+    if (isSecretName(name, job.secret_environment_keys)) add(value);
   }
   return [...found].sort((a, b) => b.length - a.length);
 }

@@ -2,7 +2,15 @@
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { isSecretName, readJobFile, REDACTED, redactJob, serializeJsonContent } from "../../src/job/mod.ts";
+import {
+  isSecretName,
+  readJobFile,
+  REDACTED,
+  redactEnvironment,
+  redactJob,
+  serializeJsonContent,
+} from "../../src/job/mod.ts";
+import { collectSecrets } from "../../src/runner/secrets.ts";
 
 const full = fileURLToPath(new URL("./corpus/valid/full.json", import.meta.url));
 
@@ -14,11 +22,62 @@ Deno.test("isSecretName() matches names that look like tokens, passwords, keys a
       "db_password",
       "PASSWD",
       "GOOGLE_CREDENTIALS",
+      "AUTH_HEADER",
+      "BASIC_AUTH",
+      "GITLAB_OAUTH",
+      "HTTP_AUTHORIZATION",
+      "GITHUB_PAT",
+      "githubPat",
+      "SMTP_PASS",
+      "DB_PWD",
+      "PASSPHRASE",
+      "SSH_PRIVATE",
+      "TLS_CLIENT_CERT",
+      "CA_CERTIFICATE",
+      "apiKey",
+      "SSHKEY",
+      "SIGNING_KEYS",
+      "DOCKER_CREDS",
+      "SESSION_COOKIE",
     ]
   ) {
     ok(isSecretName(name), name);
   }
-  for (const name of ["PATH", "HOME", "LANG", "THREADS", "TMPDIR"]) ok(!isSecretName(name), name);
+  for (
+    const name of [
+      "PATH",
+      "LD_LIBRARY_PATH",
+      "PATCH_LEVEL",
+      "HOME",
+      "LANG",
+      "THREADS",
+      "TMPDIR",
+      "PWD",
+      "OLDPWD",
+      "AUTHOR",
+      "AUTHOR_NAME",
+      "COMPASS_DIR",
+      "PASSTHROUGH_MODE",
+      "KEYBOARD_LAYOUT",
+      "CERTAINTY",
+      "DBUS_SESSION_BUS_ADDRESS",
+    ]
+  ) {
+    ok(!isSecretName(name), name);
+  }
+});
+
+Deno.test("isSecretName() also matches names a job marks secret, whatever they look like", () => {
+  ok(isSecretName("DATABASE_URL", ["DATABASE_URL"]));
+  ok(!isSecretName("DATABASE_URL", ["OTHER"]));
+  ok(!isSecretName("DATABASE_URL"));
+});
+
+Deno.test("redactEnvironment() redacts the marked names and the secret-looking ones only", () => {
+  deepStrictEqual(
+    redactEnvironment({ DATABASE_URL: "postgres://u:pw@h/d", AUTH_X: "a", PATH: "/bin" }, ["DATABASE_URL"]),
+    { DATABASE_URL: REDACTED, AUTH_X: REDACTED, PATH: "/bin" },
+  );
 });
 
 Deno.test("redactJob() removes secret mount content and secret-looking environment values", async () => {
@@ -67,4 +126,17 @@ Deno.test("redactJob() writes a keep image as keep:<locator>", async () => {
     fileURLToPath(new URL("./corpus/valid/arvados-record.json", import.meta.url)),
   );
   strictEqual(redactJob(job).container_image, "keep:d41d8cd98f00b204e9800998ecf8427e+0");
+});
+
+Deno.test("redactJob() and collectSecrets() treat the names in secret_environment_keys as secrets", async () => {
+  const { job } = await readJobFile(
+    fileURLToPath(new URL("./corpus/valid/secret-environment-keys.json", import.meta.url)),
+  );
+  const record = redactJob(job) as Record<string, unknown>;
+  deepStrictEqual(record.environment, { DATABASE_URL: REDACTED, SESSION_ID: REDACTED, LANG: "C" });
+  deepStrictEqual(record.secret_environment_keys, ["DATABASE_URL", "SESSION_ID"]);
+  const secrets = collectSecrets(job);
+  ok(secrets.includes("postgres://u:pw@db/app"));
+  ok(!secrets.includes("s-1"), "values shorter than MIN_SECRET_LENGTH are not searched for");
+  ok(!secrets.includes("C"));
 });
