@@ -33,4 +33,15 @@ export {
   type RegistryAuthFile,
   type RegistryCredentials,
 } from "./registry_auth.ts";
-export { RegistryError } from "./registry_error.ts";
+export { ImageAbsentError, RegistryError } from "./registry_error.ts";
+export { DEFAULT_PULL_POLICY, PULL_POLICIES, type PullPolicy } from "./pull_policy.ts";
+export { readReferenceRecord, type ReferenceRecord, writeReferenceRecord } from "./reference_index.ts";
+export {
+  type Descriptor,
+  hostPlatform,
+  type PlatformManifest,
+  RegistryClient,
+  type RegistryClientOptions,
+  type ResolvedImage,
+} from "./registry_client.ts";
+export { writeRegistryArchive } from "./registry_archive.ts";

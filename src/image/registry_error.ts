@@ -9,7 +9,7 @@
  * @module
  */
 
-import { ImageError } from "../errors.ts";
+import { ImageError, UsageError } from "../errors.ts";
 
 /** Why a registry image could not be had; see the module doc. Exit code 125, never a broken node. */
 export class RegistryError extends ImageError {
@@ -20,3 +20,9 @@ export class RegistryError extends ImageError {
     this.unreachable = options?.unreachable ?? false;
   }
 }
+
+/**
+ * `--pull never` and the image is not on this node (not in the engine, not in the SIF cache). A usage error
+ * (exit 2): the node is fine and the registry was not asked; fetch the image first (`berth pull`) or allow pulls.
+ */
+export class ImageAbsentError extends UsageError {}

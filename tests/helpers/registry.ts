@@ -3,8 +3,8 @@
  * `docker-registry serve CONFIG` on `127.0.0.1:<free port>` with its storage in a temp dir, optionally behind
  * htpasswd (bcrypt, written by apache2-utils' `htpasswd -B`). Test images are pushed into it through the Docker
  * Engine API (`POST /images/{name}/push` with `X-Registry-Auth`), so what berth later pulls was put there by a
- * real engine. Everything the helper creates (the process, the temp dir, the engine tags it used to push) is
- * removed by {@link TestRegistry.close}.
+ * real engine, which is then untagged at once. The process and the temp dir are removed by
+ * {@link TestRegistry.close}; images pulled from the registry are the test's to remove ({@link removeRegistryTags}).
  *
  * Docker treats 127.0.0.0/8 as an insecure registry by itself, so no daemon setting is needed.
  *
@@ -53,7 +53,7 @@ export interface TestRegistry {
   user: RegistryUser | null;
   /** Pushes a test image as `<unique repo>/<name>:<tag>` and returns its digest. */
   push(name: TestImageName, tag?: string): Promise<PushedImage>;
-  /** Stops the registry and removes its directory and the engine tags used for pushing. */
+  /** Stops the registry and removes its directory. */
   close(): Promise<void>;
 }
 
@@ -163,7 +163,6 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   }
   const running = child;
   const repoPrefix = `berth-img-${crypto.randomUUID().slice(0, 8)}`;
-  const engineTags: string[] = [];
 
   const push = async (name: TestImageName, tag = "v1"): Promise<PushedImage> => {
     const image = await testImage(name);
@@ -191,19 +190,27 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       `/images/${image.id}/tag?repo=${encodeURIComponent(repo)}&tag=${encodeURIComponent(tag)}`,
     );
     if (tagged.status !== 201) throw new Error(`docker tag failed: ${tagged.text}`);
-    engineTags.push(`${repo}:${tag}`);
-    const pushed = await engineRequest(
-      socket,
-      "POST",
-      `/images/${encodeURIComponent(repo)}/push?tag=${encodeURIComponent(tag)}`,
-      undefined,
-      { "X-Registry-Auth": pushAuth(user, host) },
-    );
-    const lines = pushed.text.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
-    const error = lines.find((l) => l.error || l.errorDetail);
-    if (pushed.status !== 200 || error) throw new Error(`docker push failed: ${pushed.text.slice(-500)}`);
-    const digest = lines.map((l) => l.aux?.Digest).find((d) => typeof d === "string");
-    if (!digest) throw new Error(`docker push reported no digest: ${pushed.text.slice(-500)}`);
+    let digest: string | undefined;
+    try {
+      const pushed = await engineRequest(
+        socket,
+        "POST",
+        `/images/${encodeURIComponent(repo)}/push?tag=${encodeURIComponent(tag)}`,
+        undefined,
+        { "X-Registry-Auth": pushAuth(user, host) },
+      );
+      const lines = pushed.text.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l));
+      const error = lines.find((l) => l.error || l.errorDetail);
+      if (pushed.status !== 200 || error) throw new Error(`docker push failed: ${pushed.text.slice(-500)}`);
+      digest = lines.map((l) => l.aux?.Digest).find((d) => typeof d === "string");
+      if (!digest) throw new Error(`docker push reported no digest: ${pushed.text.slice(-500)}`);
+    } finally {
+      // Untag at once (the tag and the digest reference the push left), so that the engine has the image under
+      // this name only when a test pulls it.
+      for (const name of [`${repo}:${tag}`, ...(digest ? [`${repo}@${digest}`] : [])]) {
+        await engineRequest(socket, "DELETE", `/images/${encodeURIComponent(name)}?noprune=1`);
+      }
+    }
     return { reference: `${repo}:${tag}`, repository, tag, digest, id: image.id };
   };
 
@@ -212,9 +219,6 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       running.kill("SIGTERM");
     } catch { /* exited */ }
     await running.status;
-    for (const t of engineTags.splice(0)) {
-      await engineRequest(ENGINE_SOCKETS.docker, "DELETE", `/images/${encodeURIComponent(t)}?noprune=1`);
-    }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
 

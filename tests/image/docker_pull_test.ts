@@ -10,13 +10,17 @@ import { EngineTransport } from "../../src/executor/docker/transport.ts";
 import { negotiateApiVersion } from "../../src/executor/docker/version.ts";
 import {
   findPulledImage,
+  isLoopbackRegistry,
+  prepareRegistryImage,
   pullImage,
   registryAuthHeader,
   repoDigestFor,
 } from "../../src/executor/docker/image_pull.ts";
 import type { ImageProgress } from "../../src/executor/types.ts";
 import {
+  ImageAbsentError,
   parseRegistryReference,
+  type PullPolicy,
   type RegistryCredentials,
   RegistryError,
   type RegistryReference,
@@ -194,6 +198,80 @@ for (const engine of ["docker", "podman"] as const) {
           await registry.close();
           assertEquals(await registryTags(engine, registry.host), []);
         }
+      }
+    },
+  });
+}
+
+Deno.test("isLoopbackRegistry() knows the registries Docker treats as insecure by itself", () => {
+  for (const r of ["127.0.0.1:5000", "127.1.2.3", "localhost", "localhost:5000", "[::1]:5000"]) {
+    assertEquals(isLoopbackRegistry(r), true, r);
+  }
+  for (const r of ["10.0.0.1:5000", "ghcr.io", "localhost.example", "docker.io"]) {
+    assertEquals(isLoopbackRegistry(r), false, r);
+  }
+});
+
+for (const engine of ["docker", "podman"] as const) {
+  Deno.test({
+    name:
+      `prepareRegistryImage() on ${engine}: --pull never refuses, missing pulls once, then needs no registry`,
+    sanitizeResources: false,
+    async fn() {
+      const registry = await startRegistry();
+      let closed = false;
+      const prepare = async (text: string, policy: PullPolicy, log: string[] = []) => {
+        const api = await connect(engine);
+        try {
+          return await prepareRegistryImage(api, {
+            engine,
+            reference: ref(text),
+            credentials: null,
+            insecure: true,
+            policy,
+            log: (m) => log.push(m),
+          });
+        } finally {
+          api.close();
+        }
+      };
+      try {
+        const pushed = await registry.push("busybox", "policy");
+        const text = `docker://${pushed.reference}`;
+        const never = await assertRejects(() => prepare(text, "never"), ImageAbsentError);
+        assertEquals(never.exitCode, 2);
+        assertMatch(never.message, /--pull never forbids fetching it: run "berth pull"/);
+        const first: string[] = [];
+        assertEquals((await prepare(text, "missing", first)).manifestDigest, pushed.digest);
+        assert(first.some((l) => l.startsWith("Pulling image")), first.join("\n"));
+        await registry.close();
+        closed = true;
+        for (
+          const [t, policy] of [
+            [text, "missing"],
+            [text, "never"],
+            [`docker://${registry.host}/${pushed.repository}@${pushed.digest}`, "never"],
+          ] as const
+        ) {
+          const log: string[] = [];
+          const found = await prepare(t, policy, log);
+          assertEquals(found.id, pushed.id);
+          assertEquals(found.manifestDigest, pushed.digest);
+          assert(
+            log.some((l) => /is already in the engine.*not contacting the registry/.test(l)),
+            log.join("\n"),
+          );
+          assert(!log.some((l) => l.startsWith("Pulling image")), log.join("\n"));
+        }
+        if (engine === "docker") {
+          // The policy logic is engine-neutral; Podman's unreachable pull (14 s of retries) is tested above.
+          const always = await assertRejects(() => prepare(text, "always"), RegistryError);
+          assertEquals(always.unreachable, true, always.message);
+        }
+      } finally {
+        await removeRegistryTags(ENGINE_SOCKETS[engine], registry.host);
+        if (!closed) await registry.close();
+        assertEquals(await registryTags(engine, registry.host), []);
       }
     },
   });

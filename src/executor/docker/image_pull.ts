@@ -18,7 +18,9 @@
 
 import { EngineError, ImageError, looksLikeBrokenNode } from "../../errors.ts";
 import {
+  ImageAbsentError,
   type ImageConfig,
+  type PullPolicy,
   referenceName,
   referenceString,
   type RegistryCredentials,
@@ -270,4 +272,79 @@ export async function findPulledImage(
   const image = await inspectImage(api, engineImageName(ref));
   if (image === null) return null;
   return { ...image, manifestDigest: repoDigestFor(image.repoDigests, ref) };
+}
+
+/** What {@link prepareRegistryImage} needs: a pull, and the policy that decides whether it happens. */
+export interface PrepareRegistryImageOptions extends PullImageOptions {
+  /** `--pull`. */
+  policy: PullPolicy;
+}
+
+/** True when `registry` (`host[:port]`) is on the loopback network, which Docker treats as insecure itself. */
+export function isLoopbackRegistry(registry: string): boolean {
+  const host = registry.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+interface DockerInfo {
+  RegistryConfig?: { IndexConfigs?: Record<string, { Secure?: boolean }>; InsecureRegistryCIDRs?: string[] };
+}
+
+/**
+ * Whether the Docker daemon will speak plain HTTP to `registry`: loopback always, others only when its
+ * `insecure-registries` names them. Null when the daemon does not say.
+ */
+async function dockerTreatsInsecure(api: EngineTransport, registry: string): Promise<boolean | null> {
+  if (isLoopbackRegistry(registry)) return true;
+  try {
+    const info = await api.json<DockerInfo>("GET", "/info", {
+      context: "Cannot read the Docker daemon's settings",
+    });
+    const index = info.RegistryConfig?.IndexConfigs?.[registry];
+    return index ? index.Secure === false : false;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Makes a registry image present in the engine according to the pull policy, and returns it with the manifest
+ * digest it came from.
+ * @throws {ImageAbsentError} (exit 2) for `never` when the engine does not have the image.
+ * @throws {RegistryError} and {@link EngineError} as {@link pullImage}.
+ */
+export async function prepareRegistryImage(
+  api: EngineTransport,
+  opts: PrepareRegistryImageOptions,
+): Promise<PulledImage> {
+  const ref = opts.reference;
+  const text = referenceString(ref);
+  if (opts.policy !== "always") {
+    const found = await findPulledImage(api, ref);
+    if (found) {
+      opts.log(
+        `Image "${text}" is already in the engine (image ID ${found.id}` +
+          `${found.manifestDigest ? `, manifest digest ${found.manifestDigest}` : ""}); not contacting the ` +
+          `registry (--pull ${opts.policy})`,
+      );
+      return found;
+    }
+    if (opts.policy === "never") {
+      throw new ImageAbsentError(
+        `Image "${text}" is not in the ${
+          opts.engine === "podman" ? "Podman" : "Docker"
+        } engine and --pull never ` +
+          `forbids fetching it: run "berth pull" on this node first, or use --pull missing`,
+      );
+    }
+  }
+  if (
+    opts.insecure && opts.engine === "docker" && (await dockerTreatsInsecure(api, ref.registry)) === false
+  ) {
+    opts.log(
+      `Warning: --insecure-registry ${ref.registry}: the Docker daemon decides itself which registries it speaks ` +
+        `plain HTTP to, and its "insecure-registries" setting does not name this one; the pull uses HTTPS`,
+    );
+  }
+  return await pullImage(api, opts);
 }
