@@ -4,7 +4,7 @@ import { UsageError } from "../errors.ts";
 import { readEnv } from "../env.ts";
 import { formatCheck, runChecks } from "../node/check.ts";
 import { ENGINE_SELECTIONS, type EngineSelection } from "../node/engines.ts";
-import { chooseRuntimeDir } from "../node/runtime_dir.ts";
+import { plannedRuntimeDir, runtimeDirsToSearch } from "../node/runtime_dir.ts";
 import { type Command, parseCommandArgs } from "./command.ts";
 
 const HELP = `Usage: berth check [options]
@@ -12,8 +12,9 @@ const HELP = `Usage: berth check [options]
 Checks that this node can run berth jobs, one line per check ("ok", "FAIL", or "skip" for what does not apply):
   engine         the Docker/Podman API answers (engine and API version), or Singularity/Apptainer is found
   cgroups        the engine can apply memory and CPU limits
-  runtime dir    writable (lock files)
-  broken marker  absent (berth writes it when a job finds the node unable to run containers)
+  runtime dir    the caller's own (not writable by others) and writable, or creatable (lock files)
+  broken marker  absent (berth writes it when a job finds the node unable to run containers); root checks
+                 every user's runtime dir, an ordinary user their own
   tmp dir        writable, with free space
   image cache    writable, with free space (when --image-cache is given)
 
@@ -21,7 +22,7 @@ Options:
   --runtime-engine ENGINE    auto (default: any engine that works), docker, podman, singularity, apptainer
   --docker-socket PATH       the Docker/Podman API socket to check
   --singularity-binary PATH  the Singularity/Apptainer program to check
-  --runtime-dir DIR          default /var/lock when writable, else $XDG_RUNTIME_DIR/berth
+  --runtime-dir DIR          default /var/lock/berth-UID, else $XDG_RUNTIME_DIR/berth, else /tmp/berth-UID
   --tmp-dir DIR              default $TMPDIR or /tmp
   --image-cache DIR          the SIF image cache jobs will use
   --min-free SIZE            free space the tmp dir and cache need: bytes, or with K, M, G, T (default 1G)
@@ -75,7 +76,8 @@ export const checkCommand: Command = {
       engine,
       dockerSocket: values["docker-socket"] ?? "",
       singularityBinary: values["singularity-binary"] ?? "",
-      runtimeDir: await chooseRuntimeDir(values["runtime-dir"]),
+      runtimeDir: await plannedRuntimeDir(values["runtime-dir"]),
+      markerDirs: (await runtimeDirsToSearch(values["runtime-dir"])).map((d) => d.path),
       tmpDir: values["tmp-dir"] || readEnv("TMPDIR") || "/tmp",
       imageCache: values["image-cache"] ?? "",
       minFreeBytes: values["min-free"] === undefined ? 2 ** 30 : parseSize("--min-free", values["min-free"]),

@@ -4,25 +4,28 @@ import { ExitCode, UsageError } from "../errors.ts";
 import { readEnv } from "../env.ts";
 import { apiEnginesFor, type EngineSelection } from "../node/engines.ts";
 import { collectGarbage } from "../node/gc.ts";
-import { checkJobUuid, chooseRuntimeDir } from "../node/runtime_dir.ts";
+import { checkJobUuid, runtimeDirsToSearch } from "../node/runtime_dir.ts";
 import { type Command, parseCommandArgs } from "./command.ts";
 
 const HELP = `Usage: berth gc [UUID...] [options]
 
 Removes what berths that are gone left behind on this node, and says what it removed:
-  - containers carrying berth's label (org.berth.managed=true) whose job is not running here;
-  - stale lock files in the runtime dir;
-  - job temp dirs (berth-<uuid>-<random>) in the tmp dir whose job is not running here.
-A job is running when a live berth holds its lock, so gc needs the runtime dir the runs use. With UUIDs, only
-those jobs' leftovers are considered.
+  - containers carrying berth's label (org.berth.managed=true) whose run is over: no live berth holds the
+    lock named in the container's org.berth.lock label with its org.berth.run token;
+  - stale lock files in the runtime dirs;
+  - job temp dirs (berth-run-<uuid>-<random>) in the tmp dir whose run is over (nobody holds the lock inside;
+    one without that lock file only once it is older than --min-age).
+An ordinary user's gc touches only their own leftovers (containers labelled org.berth.owner=<their uid>, their
+runtime dirs, temp dirs they own); root's touches everybody's. With UUIDs, only those jobs' leftovers are
+considered. Containers of a user's rootless Podman are on that user's own service: the user's gc cleans them.
 
 Options:
-  --runtime-dir DIR        the runs' runtime dir (default /var/lock when writable, else $XDG_RUNTIME_DIR/berth)
+  --runtime-dir DIR        clean only this runtime dir (default: the caller's; for root, every user's)
   --tmp-dir DIR            the runs' tmp dir (default $TMPDIR or /tmp)
   --runtime-engine ENGINE  auto (Docker and Podman), docker, podman; singularity/apptainer have no containers
                            to clean (default auto)
   --docker-socket PATH     clean only the engine on this socket
-  --min-age SECONDS        leave temp dirs changed more recently than this (default 60)
+  --min-age SECONDS        leave unlocked temp dirs changed more recently than this (default 60)
   -h, --help               show this help
 
 Exit status: 0 when everything found was removed (or there was nothing); 125 when something could not be
@@ -57,7 +60,7 @@ export const gcCommand: Command = {
       throw new UsageError(`gc: --min-age must be a number of seconds, got "${values["min-age"]}"`);
     }
     const report = await collectGarbage({
-      runtimeDir: await chooseRuntimeDir(values["runtime-dir"]),
+      runtimeDirs: await runtimeDirsToSearch(values["runtime-dir"]),
       tmpDir: values["tmp-dir"] || readEnv("TMPDIR") || "/tmp",
       engines: apiEnginesFor(engine, values["docker-socket"] ?? ""),
       only,

@@ -3,23 +3,25 @@
 import { UsageError } from "../errors.ts";
 import { killJob } from "../node/kill.ts";
 import { KILL_SIGNALS, type KillSignal } from "../node/process.ts";
-import { checkJobUuid, chooseRuntimeDir } from "../node/runtime_dir.ts";
+import { checkJobUuid, runtimeDirsToSearch } from "../node/runtime_dir.ts";
 import { type Command, parseCommandArgs } from "./command.ts";
 
 const HELP = `Usage: berth kill UUID [--signal TERM|INT|QUIT|KILL] [--wait SECONDS] [--runtime-dir DIR]
 
 Sends a signal to the berth running job UUID on this node and waits for it to exit. On TERM (the default), INT
 and QUIT berth stops the container, writes the final state (Cancelled) and cleans up before it exits; KILL ends
-berth at once and leaves its container and temp dir for "berth gc".
+berth at once and leaves its container and temp dir for "berth gc". An ordinary user can stop their own jobs;
+root can stop anybody's.
 
 Options:
   --signal NAME       TERM, INT, QUIT or KILL (default TERM; "SIGTERM" and "15" are accepted too)
   --wait SECONDS      how long to wait for berth to exit (default 10)
-  --runtime-dir DIR   where the lock files are (default /var/lock when writable, else $XDG_RUNTIME_DIR/berth)
+  --runtime-dir DIR   look only in DIR (default: the caller's runtime dirs; for root, every user's; see
+                      "berth list --help")
   -h, --help          show this help
 
 Exit status: 0 when the job's berth has exited or the job is not running here; 125 when it is still running
-after the wait; 2 for a usage error.`;
+after the wait; 2 for a usage error, or when two users run jobs with this uuid (name the runtime dir).`;
 
 const NUMBERS: Record<string, KillSignal> = { "15": "TERM", "2": "INT", "3": "QUIT", "9": "KILL" };
 
@@ -56,7 +58,7 @@ export const killCommand: Command = {
     if (!Number.isFinite(wait) || wait < 0) {
       throw new UsageError(`kill: --wait must be a number of seconds, got "${values.wait}"`);
     }
-    const outcome = await killJob(await chooseRuntimeDir(values["runtime-dir"]), uuid, {
+    const outcome = await killJob(await runtimeDirsToSearch(values["runtime-dir"]), uuid, {
       signal,
       waitMs: wait * 1000,
     });

@@ -1,7 +1,7 @@
 /** `berth list`: the jobs running on this node, from the lock files in the runtime dir. @module */
 
-import { formatJobLine, listJobs } from "../node/jobs.ts";
-import { chooseRuntimeDir } from "../node/runtime_dir.ts";
+import { formatJobLine, listNodeJobs } from "../node/jobs.ts";
+import { runtimeDirsToSearch } from "../node/runtime_dir.ts";
 import { UsageError } from "../errors.ts";
 import { type Command, parseCommandArgs } from "./command.ts";
 
@@ -9,14 +9,17 @@ const HELP = `Usage: berth list [--runtime-dir DIR] [--json]
 
 Lists the jobs berth is running on this node, one line each:
 
-  <uuid> <pid> <state> <engine> <started>
+  <uuid> <pid> <state> <engine> <started> <user>
 
-"stale" in place of the state means the job's lock file was left behind by a berth that is gone (berth gc
-removes it). A line "broken" means the broken-node marker exists (berth check tells more).
+An ordinary user sees their own jobs; root sees every user's. "stale" in place of the state means the job's
+lock file was left behind by a berth that is gone (berth gc removes it). A line "broken" means a broken-node
+marker exists (berth check tells more).
 
 Options:
-  --runtime-dir DIR   where the lock files are (default /var/lock when writable, else $XDG_RUNTIME_DIR/berth)
-  --json              print {"broken": …, "jobs": [{uuid, pid, state, engine, started, stale}, …]} instead
+  --runtime-dir DIR   look only in DIR (default: the caller's runtime dirs, /var/lock/berth-UID, else
+                      $XDG_RUNTIME_DIR/berth, else /tmp/berth-UID; for root, every user's)
+  --json              print {"broken": …, "jobs": [{uuid, pid, state, engine, started, stale, uid}, …]}
+                      instead
   -h, --help          show this help
 
 Exit status: 0, or 2 for a usage error.`;
@@ -38,7 +41,7 @@ export const listCommand: Command = {
     if (positionals.length > 0) {
       throw new UsageError(`list: unexpected argument "${positionals[0]}" (try "berth list --help")`);
     }
-    const listing = await listJobs(await chooseRuntimeDir(values["runtime-dir"]));
+    const listing = await listNodeJobs(await runtimeDirsToSearch(values["runtime-dir"]));
     if (values.json) {
       console.log(JSON.stringify({
         broken: listing.broken,
@@ -50,11 +53,12 @@ export const listCommand: Command = {
           started: j.started,
           stale: j.stale,
           ...(j.workDir ? { work_dir: j.workDir } : {}),
+          ...(j.uid !== undefined ? { uid: j.uid } : {}),
         })),
       }));
       return 0;
     }
-    for (const job of listing.jobs) console.log(formatJobLine(job));
+    for (const job of listing.jobs) console.log(await formatJobLine(job));
     if (listing.broken) console.log("broken");
     return 0;
   },

@@ -13,7 +13,7 @@ import { parseCgroupMounts } from "../stats/cgroup_files.ts";
 import { diskSpace } from "../stats/statfs.ts";
 import { formatBytes } from "../report/format.ts";
 import { apiEnginesFor, connectEngine, type EngineConnection, type EngineSelection } from "./engines.ts";
-import { brokenMarkerPath, writableDir } from "./runtime_dir.ts";
+import { brokenMarkerPath, currentUid, unusableReason, writableDir } from "./runtime_dir.ts";
 
 /** The outcome of one check: `ok`, `fail`, or `skip` (not applicable here; does not fail the node). */
 export type CheckStatus = "ok" | "fail" | "skip";
@@ -36,8 +36,13 @@ export interface CheckOptions {
   dockerSocket?: string;
   /** `--singularity-binary`; "" to look for `apptainer` and `singularity` in PATH. @default "" */
   singularityBinary?: string;
-  /** The runtime dir. */
+  /** The runtime dir this user's runs use. */
   runtimeDir: string;
+  /**
+   * The runtime dirs whose broken-node markers count (root: every user's, see `runtimeDirsToSearch`).
+   * @default [runtimeDir]
+   */
+  markerDirs?: string[];
   /** The tmp dir jobs will use. */
   tmpDir: string;
   /** The SIF image cache; "" when none is used. @default "" */
@@ -110,8 +115,9 @@ export async function runChecks(o: CheckOptions): Promise<CheckResult[]> {
     results.push(await hostCgroups(o.root ?? "/"));
   }
 
-  results.push(await dirCheck("runtime dir", o.runtimeDir, 0, true));
-  results.push(await markerCheck(o.runtimeDir));
+  results.push(await dirCheck("runtime dir", o.runtimeDir, 0, true, true));
+  const markerDirs = [...new Set([o.runtimeDir, ...(o.markerDirs ?? [])])];
+  for (const dir of markerDirs) results.push(await markerCheck(dir));
   results.push(await dirCheck("tmp dir", o.tmpDir, o.minFreeBytes ?? 2 ** 30, false));
   if (o.imageCache) {
     results.push(await dirCheck("image cache", o.imageCache, o.minFreeBytes ?? 2 ** 30, true));
@@ -222,11 +228,14 @@ async function dirCheck(
   dir: string,
   minFree: number,
   mayCreate: boolean,
+  ownOnly = false,
 ): Promise<CheckResult> {
   let target = dir;
   try {
     const st = await Deno.stat(dir);
     if (!st.isDirectory) return { status: "fail", name, detail: `"${dir}" is not a directory` };
+    const why = ownOnly ? unusableReason(await Deno.lstat(dir), currentUid()) : null;
+    if (why !== null) return { status: "fail", name, detail: `"${dir}" cannot be used: ${why}` };
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound) || !mayCreate) {
       return { status: "fail", name, detail: `"${dir}" cannot be used: ${errorLine(err)}` };

@@ -5,10 +5,11 @@
  * @module
  */
 
-import { BerthError } from "../errors.ts";
-import { inspectLock, withDirLock } from "./lock.ts";
+import { BerthError, UsageError } from "../errors.ts";
+import { inspectLock, type LockStatus, withDirLock } from "./lock.ts";
 import { type KillSignal, processAlive, sendSignal } from "./process.ts";
-import { lockPath } from "./runtime_dir.ts";
+import { lockPath, type RuntimeDirEntry } from "./runtime_dir.ts";
+import { userName } from "./users.ts";
 
 /** What {@link killJob} found and did. */
 export type KillOutcome =
@@ -28,22 +29,37 @@ export interface KillOptions {
 }
 
 /**
- * Signals job `uuid`'s berth and waits until it has exited.
+ * Signals job `uuid`'s berth and waits until it has exited. The job is looked for in every dir of `dirs` (see
+ * `runtimeDirsToSearch`): stale locks found on the way are removed.
+ * @throws {UsageError} when the uuid runs more than once among `dirs` (two users' jobs with one uuid: root must
+ *   name the runtime dir).
  * @throws {BerthError} when it is still running after `waitMs`.
  */
 export async function killJob(
-  runtimeDir: string,
+  dirs: readonly RuntimeDirEntry[],
   uuid: string,
   options: KillOptions = {},
 ): Promise<KillOutcome> {
-  const path = lockPath(runtimeDir, uuid);
-  const status = await inspectLock(path);
-  if (!status) return { kind: "absent" };
-  const record = status.record;
-  if (!status.running || !record) {
-    await removeIfStale(runtimeDir, path);
-    return { kind: "stale", pid: record?.pid ?? 0 };
+  const found: { dir: RuntimeDirEntry; status: LockStatus }[] = [];
+  for (const dir of dirs) {
+    const status = await inspectLock(lockPath(dir.path, uuid));
+    if (status) found.push({ dir, status });
   }
+  const running = found.filter((f) => f.status.running && f.status.record);
+  if (running.length > 1) {
+    const where = await Promise.all(
+      running.map(async (f) => `${await userName(f.dir.uid)} in ${f.dir.path}`),
+    );
+    throw new UsageError(
+      `kill: job "${uuid}" runs more than once on this node (${where.join("; ")}): pass --runtime-dir`,
+    );
+  }
+  for (const f of found.filter((f) => !running.includes(f))) await removeIfStale(f.dir.path, f.status.path);
+  if (running.length === 0) {
+    return found.length === 0 ? { kind: "absent" } : { kind: "stale", pid: found[0].status.record?.pid ?? 0 };
+  }
+  const { dir, status } = running[0];
+  const record = status.record!;
   const signal = options.signal ?? "TERM";
   const waitMs = options.waitMs ?? 10_000;
   const started = performance.now();
@@ -59,7 +75,7 @@ export async function killJob(
     }
     await new Promise((res) => setTimeout(res, 50));
   }
-  await removeIfStale(runtimeDir, path);
+  await removeIfStale(dir.path, status.path);
   return { kind: "stopped", pid: record.pid, waitedMs: Math.round(performance.now() - started) };
 }
 

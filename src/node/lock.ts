@@ -3,15 +3,21 @@
  * life, with a JSON record of who it is. The kernel drops the lock when the process dies, however it dies, so
  * "is the job running" is answered by trying to take the lock, never by trusting the file's existence.
  *
- * The record: `{"uuid", "pid", "state", "engine", "started", "starttime", "work_dir"}`; `starttime` is the
- * process's start time in clock ticks (from `/proc/<pid>/stat`), so that a pid reused by another process is not
- * mistaken for the job. Readers also accept records with only `uuid` and `pid`.
+ * The record: `{"uuid", "pid", "uid", "run", "state", "engine", "started", "starttime", "work_dir"}`;
+ * `starttime` is the process's start time in clock ticks (from `/proc/<pid>/stat`), so that a pid reused by
+ * another process is not mistaken for the job; `run` is a random token naming this run (its container carries it
+ * too, see `container_name.ts`), so that two runs of one uuid are never confused. Readers also accept records
+ * with only `uuid` and `pid`.
+ *
+ * Lock files are mode 0600: nobody but their owner (and root) can open one, so nobody else can hold a shared
+ * lock on it and make a run believe its job is already running. The directory lock is opened read-only when it
+ * exists (flock needs no write access), so a directory lock created by one process never locks out another.
  *
  * @module
  */
 
 import { BerthError, errorLine } from "../errors.ts";
-import { DIR_LOCK_NAME, lockPath } from "./runtime_dir.ts";
+import { currentUid, DIR_LOCK_NAME, lockPath } from "./runtime_dir.ts";
 import { processAlive, processStartTime } from "./process.ts";
 import { join } from "node:path";
 
@@ -21,6 +27,10 @@ export interface JobLockRecord {
   uuid: string;
   /** The pid of the berth running it. */
   pid: number;
+  /** The uid the berth runs as, when known. */
+  uid?: number;
+  /** The run's token (8 hex digits), when known. */
+  run?: string;
   /** What the job is doing (`Starting`, `Running`, …); "" when the record does not say. */
   state: string;
   /** The engine (`docker`, `podman`, `singularity`, `apptainer`); "" when not known yet. */
@@ -79,16 +89,15 @@ const encoder = new TextEncoder();
  * With `create: false` (readers), a missing directory lock file means there is nothing to serialize with.
  */
 export async function withDirLock<T>(runtimeDir: string, fn: () => Promise<T>, create = true): Promise<T> {
+  const path = join(runtimeDir, DIR_LOCK_NAME);
   let file: Deno.FsFile | null = null;
   try {
-    file = await Deno.open(
-      join(runtimeDir, DIR_LOCK_NAME),
-      create ? { read: true, write: true, create: true, mode: 0o644 } : { read: true },
-    );
+    file = await Deno.open(path, { read: true });
   } catch (err) {
-    if (create || !(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied)) {
-      throw err;
-    }
+    if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied)) throw err;
+    if (create && err instanceof Deno.errors.NotFound) {
+      file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
+    } else if (create) throw err;
   }
   try {
     await file?.lock(true);
@@ -96,6 +105,13 @@ export async function withDirLock<T>(runtimeDir: string, fn: () => Promise<T>, c
   } finally {
     file?.close();
   }
+}
+
+/** A fresh run token: 8 random hex digits. */
+export function newRunToken(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, "0")).join(
+    "",
+  );
 }
 
 /**
@@ -119,6 +135,8 @@ export async function acquireJobLock(
   const record: JobLockRecord = {
     uuid,
     pid: Deno.pid,
+    uid: currentUid(),
+    run: newRunToken(),
     state: info.state ?? "Starting",
     engine: info.engine ?? "",
     started: new Date().toISOString(),
@@ -130,7 +148,7 @@ export async function acquireJobLock(
   try {
     // Lock and record under the directory lock, so that readers never see a held lock without its record.
     held = await withDirLock(runtimeDir, async () => {
-      const f = await Deno.open(path, { read: true, write: true, create: true, mode: 0o644 });
+      const f = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
       try {
         if (!(await f.tryLock(true))) {
           const other = await readLockRecord(path);
@@ -205,6 +223,8 @@ export async function readLockRecord(path: string): Promise<JobLockRecord | null
       return {
         uuid: r.uuid,
         pid: r.pid,
+        ...(Number.isInteger(r.uid) ? { uid: r.uid } : {}),
+        ...(typeof r.run === "string" ? { run: r.run } : {}),
         state: typeof r.state === "string" ? r.state : "",
         engine: typeof r.engine === "string" ? r.engine : "",
         started: typeof r.started === "string" ? r.started : "",

@@ -11,7 +11,14 @@ export {
   type JobLockInfo,
   type JobLockRecord,
 } from "./lock.ts";
-export { formatJobLine, type JobEntry, jobRunning, listJobs, type NodeListing } from "./jobs.ts";
+export {
+  formatJobLine,
+  type JobEntry,
+  jobRunning,
+  listJobs,
+  listNodeJobs,
+  type NodeListing,
+} from "./jobs.ts";
 export { killJob, type KillOptions, type KillOutcome } from "./kill.ts";
 export { collectGarbage, type GcOptions, type GcReport } from "./gc.ts";
 export { type CheckOptions, type CheckResult, formatCheck, runChecks } from "./check.ts";
@@ -21,9 +28,15 @@ export {
   brokenMarkerPath,
   checkJobUuid,
   chooseRuntimeDir,
-  defaultRuntimeDir,
+  isJobUuid,
   lockFileName,
   lockPath,
+  plannedRuntimeDir,
+  runtimeDirCandidates,
+  type RuntimeDirEntry,
+  runtimeDirsToSearch,
 } from "./runtime_dir.ts";
-export { jobOfTmpDir, jobTmpDirPrefix } from "./tmp_dirs.ts";
+export { createJobTmpDir, jobOfTmpDir, type JobTmpDir, jobTmpDirPrefix } from "./tmp_dirs.ts";
+export { type ContainerIdentity, containerIdentity, type RunIdentity } from "./container_name.ts";
+export { type ContainerUser, containerUserFor, invokingUser } from "./identity.ts";
 export { KILL_SIGNALS, type KillSignal, processAlive } from "./process.ts";

@@ -90,7 +90,7 @@ for (const engine of ["docker", "podman"] as const) {
         const log = await Deno.readTextFile(join(workDir, "logs", "crunch-run.txt")).catch(() => "(no log)");
         assertMatch(
           list.stdout,
-          new RegExp(`^${uuid} ${pid} \\S+ ${engine} \\S+Z\\n$`),
+          new RegExp(`^${uuid} ${pid} \\S+ ${engine} \\S+Z root\\n$`),
           `berth list does not show the job; its log:\n${log.split("\n").slice(-6).join("\n")}`,
         );
 

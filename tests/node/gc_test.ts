@@ -10,7 +10,8 @@ import { ENGINE_SOCKETS, engineRequest } from "../helpers/engine_api.ts";
 import { testImage } from "../images/mod.ts";
 import { acquireJobLock } from "../../src/node/lock.ts";
 import { lockPath } from "../../src/node/runtime_dir.ts";
-import { jobOfTmpDir, jobTmpDirPrefix } from "../../src/node/tmp_dirs.ts";
+import { createJobTmpDir, jobOfTmpDir, jobTmpDirPrefix } from "../../src/node/tmp_dirs.ts";
+import { containerIdentity } from "../../src/node/container_name.ts";
 import { deadPid, withDirs } from "./_helpers.ts";
 
 const exists = (p: string) => Deno.lstat(p).then(() => true, () => false);
@@ -51,76 +52,109 @@ for (const engine of ["docker", "podman"] as const) {
     const orphan = `gc-orphan-${engine}-${tag}`;
     const live = `gc-live-${engine}-${tag}`;
     const ids: string[] = [];
-    await withDirs(2, async (rt, tmp) => {
+    await withDirs(3, async (rt, tmp, otherRt) => {
       const lock = await acquireJobLock(rt, live, { state: "Running", engine });
+      // Another run of the same uuid (another user, or another runtime dir): its container is not `live`'s.
+      const other = await acquireJobLock(otherRt, orphan, { state: "Running", engine });
       try {
-        const orphanId = await plant(socket, `berth-${orphan}`, {
+        const uid = Deno.uid()!;
+        const gone = await deadPid();
+        await Deno.writeTextFile(
+          lockPath(rt, orphan),
+          JSON.stringify({ uuid: orphan, pid: gone, run: "0badc0de" }),
+        );
+        const orphanIdentity = containerIdentity({
+          uuid: orphan,
+          uid,
+          run: "0badc0de",
+          lockPath: lockPath(rt, orphan),
+        });
+        const orphanId = await plant(socket, orphanIdentity.name, {
           "org.berth.managed": "true",
-          "org.berth.job": orphan,
+          ...orphanIdentity.labels,
         });
         ids.push(orphanId);
-        // Labelled with the container name (`berth-<uuid>`), as the Docker executor labels containers.
-        const liveId = await plant(socket, `berth-${live}`, {
+        const liveIdentity = containerIdentity({
+          uuid: live,
+          uid,
+          run: lock.record.run!,
+          lockPath: lock.path,
+        });
+        const liveId = await plant(socket, liveIdentity.name, {
           "org.berth.managed": "true",
-          "org.berth.job": `berth-${live}`,
+          ...liveIdentity.labels,
         });
         ids.push(liveId);
-        // Names the orphan's job but lacks the managed label: not berth's.
+        // Same uuid as the orphan, live run elsewhere: named by its own lock and token, so gc leaves it.
+        const otherIdentity = containerIdentity({
+          uuid: orphan,
+          uid,
+          run: other.record.run!,
+          lockPath: other.path,
+        });
+        const otherId = await plant(socket, otherIdentity.name, {
+          "org.berth.managed": "true",
+          ...otherIdentity.labels,
+        });
+        ids.push(otherId);
+        // The live job's lock with a token that is not the holder's: an earlier run's container, now garbage.
+        const earlier = containerIdentity({ uuid: live, uid, run: "00000001", lockPath: lock.path });
+        const earlierId = await plant(socket, earlier.name, {
+          "org.berth.managed": "true",
+          ...earlier.labels,
+        });
+        ids.push(earlierId);
+        // Another user's orphan: only that user's gc (or root's) may remove it; this one runs as root, so it is
+        // checked by the two-user tests instead. Names the orphan's job but lacks the managed label: not berth's.
         const foreignId = await plant(socket, `not-berth-${tag}`, { "org.berth.job": orphan });
         ids.push(foreignId);
 
-        const gone = await deadPid();
-        await Deno.writeTextFile(lockPath(rt, orphan), JSON.stringify({ uuid: orphan, pid: gone }));
         const staleTmp = await Deno.makeTempDir({ dir: tmp, prefix: jobTmpDirPrefix(orphan) });
         await Deno.writeTextFile(join(staleTmp, "scratch"), "x");
-        const liveTmp = await Deno.makeTempDir({ dir: tmp, prefix: jobTmpDirPrefix(live) });
+        const liveTmp = await createJobTmpDir(tmp, live);
+        // Its berth died: the lock file stays and nobody holds it.
+        const deadTmp = await Deno.makeTempDir({ dir: tmp, prefix: jobTmpDirPrefix(orphan) });
+        await Deno.writeTextFile(join(deadTmp, ".berth-run.lock"), "");
+        // The Singularity executor's own dir, and other names in the tmp dir, are never taken for a job's.
+        await Deno.mkdir(join(tmp, "berth-singularity-1a2b3c4d"));
         await Deno.mkdir(join(tmp, "unrelated"));
         assertEquals(jobOfTmpDir(staleTmp.slice(tmp.length + 1)), orphan);
 
-        const res = await runBerth([
-          "gc",
-          orphan,
-          live,
-          "--runtime-dir",
-          rt,
-          "--tmp-dir",
-          tmp,
-          "--runtime-engine",
-          engine,
-          "--min-age",
-          "0",
-        ]);
+        const args = ["gc", orphan, live, "--runtime-dir", rt, "--tmp-dir", tmp, "--runtime-engine", engine];
+        const young = await runBerth(args);
+        assertEquals(young.code, 0, young.stdout + young.stderr);
+        assertEquals(
+          young.stdout.trimEnd().split("\n").sort(),
+          [
+            `removed container ${earlier.name} (job ${live}, created) on ${engine}`,
+            `removed container ${orphanIdentity.name} (job ${orphan}, created) on ${engine}`,
+            `removed stale lock ${lockPath(rt, orphan)} (job ${orphan}, pid ${gone})`,
+            `removed stale tmp dir ${deadTmp} (job ${orphan})`,
+          ].sort(),
+        );
+        assertEquals(await exists(staleTmp), true, "a temp dir without its lock is left while it is young");
+
+        const res = await runBerth([...args, "--min-age", "0"]);
         assertEquals(res.code, 0, res.stdout + res.stderr);
-        assertEquals(res.stdout.trimEnd().split("\n"), [
-          `removed container berth-${orphan} (job ${orphan}, created) on ${engine}`,
-          `removed stale lock ${lockPath(rt, orphan)} (job ${orphan}, pid ${gone})`,
-          `removed stale tmp dir ${staleTmp} (job ${orphan})`,
-        ]);
+        assertEquals(res.stdout, `removed stale tmp dir ${staleTmp} (job ${orphan})\n`);
         assertEquals(await containerExists(socket, orphanId), false);
+        assertEquals(await containerExists(socket, earlierId), false);
         assertEquals(await containerExists(socket, liveId), true);
+        assertEquals(await containerExists(socket, otherId), true);
         assertEquals(await containerExists(socket, foreignId), true);
         assertEquals(await exists(lockPath(rt, orphan)), false);
         assertEquals(await exists(lock.path), true);
-        assertEquals(await exists(staleTmp), false);
-        assertEquals(await exists(liveTmp), true);
+        assertEquals(await exists(liveTmp.path), true);
+        assertEquals(await exists(join(tmp, "berth-singularity-1a2b3c4d")), true);
         assertEquals(await exists(join(tmp, "unrelated")), true);
 
-        const again = await runBerth([
-          "gc",
-          orphan,
-          live,
-          "--runtime-dir",
-          rt,
-          "--tmp-dir",
-          tmp,
-          "--runtime-engine",
-          engine,
-          "--min-age",
-          "0",
-        ]);
+        const again = await runBerth([...args, "--min-age", "0"]);
         assertEquals([again.code, again.stdout], [0, "nothing to remove\n"]);
+        await liveTmp.release();
+        assertEquals(await exists(liveTmp.path), false);
       } finally {
         await lock.release();
+        await other.release();
         for (const id of ids) await engineRequest(socket, "DELETE", `/containers/${id}?force=1`);
       }
     });

@@ -15,7 +15,7 @@ Deno.test("berth kill stops a running job's berth with SIGTERM and berth list sh
       assertEquals(list.code, 0, list.stderr);
       assertMatch(
         list.stdout,
-        new RegExp(`^kill-term-job ${holder.pid} Running docker \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\n$`),
+        new RegExp(`^kill-term-job ${holder.pid} Running docker \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z root\\n$`),
       );
       const kill = await runBerth(["kill", "kill-term-job", "--runtime-dir", rt]);
       assertEquals(kill.code, 0, kill.stderr);
@@ -65,7 +65,7 @@ Deno.test("berth list shows stale locks and the broken marker", async () => {
     await Deno.writeTextFile(join(rt, "berth-broken"), "2026-01-01T00:00:00Z engine down\n");
     const list = await runBerth(["list", "--runtime-dir", rt]);
     assertEquals(list.code, 0, list.stderr);
-    assertMatch(list.stdout, new RegExp(`^list-stale-job ${holder.pid} stale docker \\S+\\nbroken\\n$`));
+    assertMatch(list.stdout, new RegExp(`^list-stale-job ${holder.pid} stale docker \\S+ root\\nbroken\\n$`));
     const json = JSON.parse((await runBerth(["list", "--json", "--runtime-dir", rt])).stdout);
     assertEquals(json.broken, true);
     assertEquals(json.jobs.map((j: { uuid: string; stale: boolean }) => [j.uuid, j.stale]), [[

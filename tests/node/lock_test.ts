@@ -3,7 +3,7 @@ import { assert, assertEquals, assertMatch, assertRejects } from "../helpers/ass
 import { acquireJobLock, inspectLock, JobLockedError, readLockRecord } from "../../src/node/lock.ts";
 import { formatJobLine, listJobs } from "../../src/node/jobs.ts";
 import { processAlive } from "../../src/node/process.ts";
-import { brokenMarkerPath, jobOfLockFile, lockPath } from "../../src/node/runtime_dir.ts";
+import { brokenMarkerPath, jobOfLockFile, lockFileName, lockPath } from "../../src/node/runtime_dir.ts";
 import { deadPid, withDirs } from "./_helpers.ts";
 
 Deno.test("acquireJobLock() writes the job record and refuses a second holder", async () => {
@@ -17,6 +17,13 @@ Deno.test("acquireJobLock() writes the job record and refuses a second holder", 
       assertEquals(record.state, "Starting");
       assertEquals(record.engine, "podman");
       assertEquals(record.work_dir, "/w/job-one");
+      assertEquals(record.uid, Deno.uid());
+      assertMatch(record.run, /^[0-9a-f]{8}$/);
+      assertEquals(
+        (await Deno.stat(lockPath(rt, "job-one"))).mode! & 0o777,
+        0o600,
+        "only the owner may open it",
+      );
       assertMatch(record.started, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       assert(Number.isInteger(record.starttime) && record.starttime > 0);
       const err = await assertRejects(() => acquireJobLock(rt, "job-one"), JobLockedError);
@@ -99,11 +106,14 @@ Deno.test("listJobs() lists running and stale jobs and the broken marker, oldest
         ["job-stale", true],
         ["job-live", false],
       ]);
-      assertEquals(formatJobLine(listing.jobs[1]), `job-stale ${pid} stale docker 2020-01-01T00:00:00Z`);
-      assertEquals(formatJobLine(listing.jobs[0]), "job-empty - stale - -");
       assertEquals(
-        formatJobLine(listing.jobs[2]),
-        `job-live ${Deno.pid} Running singularity ${lock.record.started}`,
+        await formatJobLine(listing.jobs[1]),
+        `job-stale ${pid} stale docker 2020-01-01T00:00:00Z -`,
+      );
+      assertEquals(await formatJobLine(listing.jobs[0]), "job-empty - stale - - -");
+      assertEquals(
+        await formatJobLine(listing.jobs[2]),
+        `job-live ${Deno.pid} Running singularity ${lock.record.started} root`,
       );
       await Deno.writeTextFile(brokenMarkerPath(rt), "broken\n");
       listing = await listJobs(rt);
@@ -116,7 +126,7 @@ Deno.test("listJobs() lists running and stale jobs and the broken marker, oldest
 
 Deno.test("listJobs() of a runtime dir that does not exist lists nothing", async () => {
   await withDirs(1, async (base) => {
-    assertEquals(await listJobs(join(base, "missing")), { jobs: [], broken: false });
+    assertEquals(await listJobs(join(base, "missing")), { jobs: [], broken: false, markers: [] });
   });
 });
 
@@ -125,4 +135,29 @@ Deno.test("jobOfLockFile() reads job uuids from lock file names and skips the di
   assertEquals(jobOfLockFile("berth-all.lock"), null);
   assertEquals(jobOfLockFile("berth-broken"), null);
   assertEquals(jobOfLockFile("crunch-run-x.lock"), null);
+  assertEquals(jobOfLockFile("berth-../x.lock"), null);
+});
+
+Deno.test("lockFileName() keeps a 255-character uuid within a file name and apart from its neighbours", () => {
+  const long = "a".repeat(255);
+  const other = "a".repeat(254) + "b";
+  const name = lockFileName(long);
+  assert(new TextEncoder().encode(name).length <= 255, name);
+  assertMatch(name, /^berth-a{180}~[0-9a-f]{16}\.lock$/);
+  assert(name !== lockFileName(other), "two long uuids sharing 180 characters get two names");
+  assertEquals(jobOfLockFile(name), "a".repeat(180) + "~");
+  assertEquals(lockFileName("a".repeat(200)), `berth-${"a".repeat(200)}.lock`);
+});
+
+Deno.test("acquireJobLock() takes the lock of a 255-character uuid and listJobs() names it from the record", async () => {
+  await withDirs(1, async (rt) => {
+    const uuid = "z".repeat(255);
+    const lock = await acquireJobLock(rt, uuid);
+    try {
+      assertEquals((await listJobs(rt)).jobs.map((j) => [j.uuid, j.stale]), [[uuid, false]]);
+      await assertRejects(() => acquireJobLock(rt, uuid), JobLockedError);
+    } finally {
+      await lock.release();
+    }
+  });
 });
