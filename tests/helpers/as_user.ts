@@ -103,6 +103,27 @@ export interface UserProcess {
   done: Promise<BerthResult>;
 }
 
+/**
+ * The command that runs `program ARGS...` as `user` (see the module doc), for callers that read its streams
+ * themselves. stdin is null unless `stdin` is "piped"; stdout and stderr are piped unless said otherwise.
+ */
+export function userCommand(
+  user: TestUser,
+  program: string,
+  args: string[],
+  options: AsUserOptions & { stdin?: Uint8Array | "piped"; stderr?: "piped" | "inherit" | "null" } = {},
+): Deno.Command {
+  return new Deno.Command("setpriv", {
+    args: asUserArgs(user, program, args),
+    env: userEnv(user, options.env),
+    clearEnv: true,
+    cwd: options.cwd,
+    stdin: options.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: options.stderr ?? "piped",
+  });
+}
+
 /** Starts `program ARGS...` as `user` (see the module doc). */
 export function spawnAsUser(
   user: TestUser,
@@ -110,15 +131,7 @@ export function spawnAsUser(
   args: string[],
   options: AsUserOptions = {},
 ): UserProcess {
-  const child = new Deno.Command("setpriv", {
-    args: asUserArgs(user, program, args),
-    env: userEnv(user, options.env),
-    clearEnv: true,
-    cwd: options.cwd,
-    stdin: options.stdin ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = userCommand(user, program, args, options).spawn();
   if (options.stdin) {
     const w = child.stdin.getWriter();
     w.write(options.stdin).then(() => w.close()).catch(() => {});

@@ -4,6 +4,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { type TestUser, userCommand } from "../helpers/as_user.ts";
 
 const HOLDER = fileURLToPath(new URL("./fixtures/hold_lock.ts", import.meta.url));
 
@@ -11,27 +12,38 @@ const HOLDER = fileURLToPath(new URL("./fixtures/hold_lock.ts", import.meta.url)
 export interface Holder {
   /** Its pid. */
   pid: number;
+  /** The lock file it holds. */
+  path: string;
   /** Resolves with its exit status. */
   status: Promise<Deno.CommandStatus>;
   /** Kills it (SIGKILL) if it still runs and waits for it. */
   kill(): Promise<void>;
 }
 
-/** Starts a holder of job `uuid`'s lock in `runtimeDir`; resolves once it holds the lock. */
-export async function startHolder(runtimeDir: string, uuid: string, mode = ""): Promise<Holder> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", HOLDER, runtimeDir, uuid, mode],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
+/**
+ * Starts a holder of job `uuid`'s lock in `runtimeDir` ("-" for the default runtime dir), as root or as test
+ * user `user`; resolves once it holds the lock.
+ */
+export async function startHolder(
+  runtimeDir: string,
+  uuid: string,
+  mode = "",
+  user?: TestUser,
+): Promise<Holder> {
+  const args = ["run", "-A", "--quiet", "--cached-only", HOLDER, runtimeDir, uuid, mode];
+  const child =
+    (user
+      ? userCommand(user, Deno.execPath(), args, { stderr: "inherit" })
+      : new Deno.Command(Deno.execPath(), { args, stdin: "null", stdout: "piped", stderr: "inherit" }))
+      .spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
-  while (!seen.includes("locked\n")) {
+  while (!/^locked .+\n/m.test(seen)) {
     const { value, done } = await reader.read();
     if (done) throw new Error(`the lock holder exited before taking the lock: ${seen}`);
     seen += value;
   }
+  const path = /^locked (.+)$/m.exec(seen)![1];
   reader.releaseLock();
   child.stdout.cancel().catch(() => {});
   let ended = false;
@@ -41,6 +53,7 @@ export async function startHolder(runtimeDir: string, uuid: string, mode = ""): 
   });
   return {
     pid: child.pid,
+    path,
     status,
     async kill() {
       if (!ended) {
