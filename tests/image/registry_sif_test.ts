@@ -12,12 +12,14 @@ import {
   FIXTURE_BIN,
   fixtureExecutor,
   recordingLog,
+  singularityTargets,
   testHostEnv,
 } from "../fixtures/singularity/mod.ts";
 import { convertImage } from "../../src/executor/singularity/convert.ts";
 import { obtainRegistrySif } from "../../src/executor/singularity/registry_sif.ts";
 import {
   ImageAbsentError,
+  isSifFile,
   parseRegistryReference,
   type PullPolicy,
   type RegistryReference,
@@ -119,3 +121,65 @@ Deno.test({
     }
   },
 });
+
+// The real programs (BERTH_SINGULARITY_BINARIES, or on PATH): the archive berth writes is what they convert, and
+// what they build is a SIF by content (the fixture's squashfs is not).
+for (const target of (await singularityTargets()).filter((t) => !t.label.endsWith("(fixture)"))) {
+  Deno.test({
+    name: `obtainRegistrySif() with ${target.label}: the registry image converts and runs, whiteouts applied`,
+    ignore: target.binary === null,
+    sanitizeResources: false,
+    async fn() {
+      const registry = await startRegistry();
+      const root = await Deno.makeTempDir({ prefix: "berth-registry-sif-real-" });
+      try {
+        const pushed = await registry.push("multilayer", "real");
+        const log = recordingLog();
+        const got = await obtainRegistrySif({
+          reference: ref(`docker://${pushed.reference}`),
+          policy: "missing",
+          credentials: null,
+          insecure: true,
+          cacheDir: undefined,
+          localDir: root,
+          log: log.log,
+          convert: (tarball, dst) =>
+            convertImage({
+              engine: { engine: target.engine, path: target.binary! },
+              tarball,
+              dst,
+              workParent: root,
+              hostEnv: testHostEnv(),
+              log: log.log,
+            }),
+        });
+        assertEquals(await isSifFile(got.sif), true);
+        const out = await new Deno.Command(target.binary!, {
+          args: [
+            "exec",
+            "--containall",
+            "--cleanenv",
+            "--pwd",
+            "/",
+            got.sif,
+            "sh",
+            "-c",
+            "cat /work/hello.txt; ls /etc",
+          ],
+          clearEnv: true,
+          env: testHostEnv(),
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const text = new TextDecoder().decode(out.stdout);
+        assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+        assertMatch(text, /^hello from the upper layer\n/);
+        assertEquals(/berth-removed/.test(text), false);
+        assertMatch(text, /berth-kept/);
+      } finally {
+        await registry.close();
+        await Deno.remove(root, { recursive: true });
+      }
+    },
+  });
+}
