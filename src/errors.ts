@@ -10,13 +10,18 @@
 
 /** Exit codes berth documents in the README. Dispatchers act on them. */
 export const ExitCode = {
+  /**
+   * The container ran to its exit with one of berth's {@link RESERVED_EXIT_CODES}; the real code is in
+   * `state.json` `exit_code`.
+   */
+  ContainerReserved: 1,
   /** Usage error or invalid job file: nothing was created. */
   Usage: 2,
   /** `max_run_time` was exceeded and the container was stopped. */
   Timeout: 124,
   /** Any other failure of berth or the engine. */
   Failure: 125,
-  /** The node looks broken (engine unreachable, disk full): dispatchers requeue on it. */
+  /** A fault of this node (its engine unreachable or unresponsive, its tmp dir full): requeue the job elsewhere. */
   Requeue: 75,
   /** Cancelled by SIGINT. */
   Sigint: 130,
@@ -25,6 +30,21 @@ export const ExitCode = {
   /** Cancelled by SIGTERM. */
   Sigterm: 143,
 } as const;
+
+/**
+ * berth's own exit statuses, which a container's exit code never passes through as: a container exiting with one
+ * of these makes berth exit {@link ExitCode.ContainerReserved}, so a dispatcher never mistakes a job that simply
+ * failed with 75 (EX_TEMPFAIL) for a broken node.
+ */
+export const RESERVED_EXIT_CODES: ReadonlySet<number> = new Set([
+  ExitCode.Usage,
+  ExitCode.Requeue,
+  ExitCode.Timeout,
+  ExitCode.Failure,
+  ExitCode.Sigint,
+  ExitCode.Sigquit,
+  ExitCode.Sigterm,
+]);
 
 /** Options accepted by every berth error class. */
 export interface BerthErrorOptions {
@@ -98,6 +118,13 @@ export const BROKEN_NODE_PATTERNS: readonly RegExp[] = [
 /** True when `message` matches one of {@link BROKEN_NODE_PATTERNS}. */
 export function looksLikeBrokenNode(message: string): boolean {
   return BROKEN_NODE_PATTERNS.some((re) => re.test(message));
+}
+
+/** True when `err` says a file system is full (`ENOSPC`) or a disk quota is exhausted (`EDQUOT`). */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "ENOSPC" || code === "EDQUOT") return true;
+  return /no space left on device|disk quota exceeded/i.test(errorLine(err));
 }
 
 /** The one-line text of any thrown value, for logs and the final state record. */

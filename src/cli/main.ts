@@ -27,13 +27,6 @@ export const COMMANDS: Command[] = [
   versionCommand,
 ];
 
-/** Registers a subcommand (used by modules that add commands, so main stays free of their imports). */
-export function registerCommand(command: Command): void {
-  const at = COMMANDS.findIndex((c) => c.name === command.name);
-  if (at >= 0) COMMANDS[at] = command;
-  else COMMANDS.splice(COMMANDS.length - 1, 0, command);
-}
-
 /** The text of `berth --help`. */
 export function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

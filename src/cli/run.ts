@@ -20,7 +20,7 @@ import {
   runJob,
   type RunOptions,
 } from "../runner/mod.ts";
-import { type Command, parseCommandArgs } from "./command.ts";
+import { type Command, parseChoice, parseCommandArgs, parseSeconds } from "./command.ts";
 
 const HELP = `Usage: berth run JOB.json [options]
 
@@ -101,31 +101,6 @@ export type ParsedRunArgs = Omit<RunOptions, "workDir" | "runtimeDir"> & {
   detach: boolean;
 };
 
-function choice<T extends string>(name: string, value: string | undefined, allowed: readonly T[], def: T): T {
-  if (value === undefined) return def;
-  if (!(allowed as readonly string[]).includes(value)) {
-    throw new UsageError(
-      `run: --${name} must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, got ${
-        JSON.stringify(value)
-      }`,
-    );
-  }
-  return value as T;
-}
-
-function seconds(name: string, value: string | undefined, def: number, min: number): number {
-  if (value === undefined) return def;
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < min || n > 365 * 86400) {
-    throw new UsageError(
-      `run: --${name} must be a number of seconds${min > 0 ? ` of at least ${min}` : ""}, got ${
-        JSON.stringify(value)
-      }`,
-    );
-  }
-  return n;
-}
-
 function path(name: string, value: string | undefined, cwd: string): string {
   if (value === undefined) return "";
   if (value === "") throw new UsageError(`run: --${name} must not be empty`);
@@ -147,11 +122,20 @@ export function parseRunArgs(args: string[], cwd: string = Deno.cwd()): ParsedRu
         : `run: expected one job file, got ${positionals.length} arguments (try "berth run --help")`,
     );
   }
-  const memoryLimit = choice("enable-memory-limit", values["enable-memory-limit"], ["true", "false"], "true");
+  const memoryLimit = parseChoice("run", "enable-memory-limit", values["enable-memory-limit"], [
+    "true",
+    "false",
+  ], "true");
   const tmpDefault = readEnv("TMPDIR") || "/tmp";
   return {
     jobPath: positionals[0],
-    engine: choice<EngineChoice>("runtime-engine", values["runtime-engine"], ENGINE_CHOICES, "auto"),
+    engine: parseChoice<EngineChoice>(
+      "run",
+      "runtime-engine",
+      values["runtime-engine"],
+      ENGINE_CHOICES,
+      "auto",
+    ),
     workDir: path("work-dir", values["work-dir"], cwd),
     tmpDir: path("tmp-dir", values["tmp-dir"], cwd) || resolve(cwd, tmpDefault),
     keepMount: path("keep-mount", values["keep-mount"], cwd),
@@ -159,7 +143,8 @@ export function parseRunArgs(args: string[], cwd: string = Deno.cwd()): ParsedRu
     imageCache: path("image-cache", values["image-cache"], cwd),
     dockerSocket: path("docker-socket", values["docker-socket"], cwd),
     singularityBinary: values["singularity-binary"] ?? "",
-    enableNetworking: choice(
+    enableNetworking: parseChoice(
+      "run",
       "container-enable-networking",
       values["container-enable-networking"],
       ["default", "always"],
@@ -168,10 +153,15 @@ export function parseRunArgs(args: string[], cwd: string = Deno.cwd()): ParsedRu
     networkMode: nonEmpty("container-network-mode", values["container-network-mode"]) ?? "default",
     enableMemoryLimit: memoryLimit === "true",
     cgroupParent: values["cgroup-parent"] ?? "",
-    crunchstatInterval: seconds("crunchstat-interval", values["crunchstat-interval"], 10, 0),
+    crunchstatInterval: parseSeconds("run", "crunchstat-interval", values["crunchstat-interval"], {
+      fallback: 10,
+    }),
     brokenNodeHook: nonEmpty("broken-node-hook", values["broken-node-hook"]) ?? "",
     runtimeDir: path("runtime-dir", values["runtime-dir"], cwd),
-    watchdogInterval: seconds("watchdog-interval", values["watchdog-interval"], 120, 0.1),
+    watchdogInterval: parseSeconds("run", "watchdog-interval", values["watchdog-interval"], {
+      fallback: 120,
+      min: 0.1,
+    }),
     detach: values.detach ?? false,
   };
 }

@@ -7,8 +7,10 @@
  * {@link ContainerSpec}.
  *
  * Lifecycle, always in this order: `loadImage` → `create` → `start` → `wait`; `stop` may be called at any time
- * and from anywhere (signal handler, timer), concurrently with `wait`; `close` is called exactly once on every
- * path and releases everything the executor created.
+ * and from anywhere (signal handler, timer), concurrently with `wait`; `close` is called on every path and
+ * releases everything the executor created. The runner bounds every call with a deadline and may abandon one that
+ * does not settle in time (see `src/runner/budget.ts`): it then calls `close` while that call is still in flight,
+ * and calls `close` again once the abandoned call settles, so a container created late is removed too.
  *
  * @module
  */
@@ -52,9 +54,13 @@ export interface ContainerSpec {
   cgroupParent: string;
   /** Bytes for the container's stdin, or null for an empty stdin (EOF at once). */
   stdin: ReadableStream<Uint8Array> | null;
-  /** Sink for the container's stdout; closed by the executor when the stream ends. */
+  /**
+   * Sink for the container's stdout. The executor closes it when the stream ends (that is the end-of-stream
+   * signal); the runner owns the file behind it. The runner's sinks never reject a write: a file that cannot be
+   * written is the runner's to report.
+   */
   stdout: WritableStream<Uint8Array>;
-  /** Sink for the container's stderr; closed by the executor when the stream ends. */
+  /** Sink for the container's stderr; as {@link ContainerSpec.stdout}. */
   stderr: WritableStream<Uint8Array>;
 }
 
@@ -91,11 +97,29 @@ export interface ContainerExecutor {
   wait(): Promise<number>;
   /** Kills the container at once. Idempotent; safe before start, after exit and concurrently with wait. */
   stop(): Promise<void>;
-  /** Releases everything: removes the container, temp files, child processes. Safe on every path. */
+  /**
+   * Releases everything: removes the container, temp files, child processes. Safe on every path, and safe to
+   * call again: a later call removes what an earlier call could not see yet (a `create` that settled after it).
+   */
   close(): Promise<void>;
   /** Host PID of a process inside the container, or 0 when none is running (for resource statistics). */
   pid(): Promise<number>;
 }
 
-/** Engines berth can drive. `docker` and `podman` share the Docker-API executor. */
-export type EngineName = "docker" | "podman" | "singularity" | "apptainer";
+/** Engines berth can drive, in the order `auto` prefers them. `docker` and `podman` share the Docker-API executor. */
+export const ENGINE_NAMES = ["docker", "podman", "apptainer", "singularity"] as const;
+
+/** An engine berth can drive. */
+export type EngineName = typeof ENGINE_NAMES[number];
+
+/** An engine choice on the command line: a named engine, or `auto` (the first of {@link ENGINE_NAMES} that works). */
+export type EngineChoice = EngineName | "auto";
+
+/** Every {@link EngineChoice}, in the order help texts list them. The one list of engines berth knows. */
+export const ENGINE_CHOICES: readonly EngineChoice[] = [
+  "auto",
+  "docker",
+  "podman",
+  "singularity",
+  "apptainer",
+];

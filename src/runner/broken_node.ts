@@ -1,15 +1,21 @@
 /**
- * What berth does when the node looks unable to run containers (engine unreachable or unresponsive, disk
+ * What berth does when a fault of this node stops the job (its engine unreachable or unresponsive, its tmp dir
  * full): run the `--broken-node-hook` program, or else write the marker file that `berth check` and
  * `berth list` report, so that the dispatcher stops sending work here. The job itself goes back to `Queued`.
+ *
+ * The hook has a time limit ({@link BUDGET.hookMs}). A hook that cannot be started at all (missing, not
+ * executable, not allowed by berth's permission profile) must not leave the node unmarked: the marker is
+ * written instead. `berth run` checks the hook before anything is created, so this is the last line of defence.
  * @module
  */
 
 import { errorLine } from "../errors.ts";
 import type { LogFn } from "../executor/types.ts";
+import { BUDGET } from "./budget.ts";
+import { describeFailure, runBounded } from "./subprocess.ts";
 
 /** How long the hook may run before it is killed. */
-export const HOOK_TIMEOUT_MS = 60_000;
+export const HOOK_TIMEOUT_MS: number = BUDGET.hookMs;
 
 /** What {@link reportBrokenNode} needs. */
 export interface BrokenNodeOptions {
@@ -23,6 +29,18 @@ export interface BrokenNodeOptions {
   hookTimeoutMs?: number;
 }
 
+async function writeMarker(err: unknown, options: BrokenNodeOptions): Promise<void> {
+  const { log } = options;
+  log(`Writing ${options.markerPath} to mark node as broken`);
+  try {
+    await Deno.writeTextFile(options.markerPath, `${new Date().toISOString()} ${errorLine(err)}\n`, {
+      mode: 0o644,
+    });
+  } catch (e) {
+    log(`Error writing ${options.markerPath}: ${errorLine(e)}`);
+  }
+}
+
 /**
  * Logs that the node looks broken, then runs the hook (its stdout and stderr go into the log) or writes the
  * marker. Never throws: a failing hook or marker is logged.
@@ -30,37 +48,12 @@ export interface BrokenNodeOptions {
 export async function reportBrokenNode(err: unknown, options: BrokenNodeOptions): Promise<void> {
   const { log } = options;
   log(`Error suggests node is unable to run containers: ${errorLine(err)}`);
-  if (options.hook === "") {
-    log(`Writing ${options.markerPath} to mark node as broken`);
-    try {
-      await Deno.writeTextFile(options.markerPath, `${new Date().toISOString()} ${errorLine(err)}\n`, {
-        mode: 0o644,
-      });
-    } catch (e) {
-      log(`Error writing ${options.markerPath}: ${errorLine(e)}`);
-    }
-    return;
-  }
+  if (options.hook === "") return await writeMarker(err, options);
   log(`Running broken node hook ${JSON.stringify(options.hook)}`);
-  const abort = new AbortController();
   const limit = options.hookTimeoutMs ?? HOOK_TIMEOUT_MS;
-  const timer = setTimeout(() => abort.abort(), limit);
-  try {
-    const out = await new Deno.Command(options.hook, {
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: abort.signal,
-    }).output();
-    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-    if (text.trim() !== "") log(text.replace(/\n$/, ""));
-    if (abort.signal.aborted) log(`Error running broken node hook: killed after ${limit / 1000} s`);
-    else if (!out.success) {
-      log(`Error running broken node hook: exit status ${out.code}${out.signal ? ` (${out.signal})` : ""}`);
-    }
-  } catch (e) {
-    log(`Error running broken node hook: ${errorLine(e)}`);
-  } finally {
-    clearTimeout(timer);
-  }
+  const result = await runBounded(options.hook, [], limit);
+  if (result.text.trim() !== "") log(result.text.replace(/\n$/, ""));
+  const failure = describeFailure(result, limit);
+  if (failure !== null) log(`Error running broken node hook: ${failure}`);
+  if (result.startError !== null) await writeMarker(err, options);
 }

@@ -28,6 +28,15 @@ export type CancelReason =
     kind: "timeout";
     /** The limit, in seconds. */
     seconds: number;
+  }
+  | {
+    /**
+     * The run cannot go on and the container must be stopped: for example the work dir filled up and the
+     * container's output can no longer be written. The job fails (exit 125).
+     */
+    kind: "fault";
+    /** One line saying what went wrong. */
+    line: string;
   };
 
 /** The names Go (and so crunch-run's log) gives signals: `caught signal: terminated`. */
@@ -39,17 +48,23 @@ export const SIGNAL_NAMES: Readonly<Record<CancelSignal | IgnoredSignal, string>
   SIGUSR2: "user defined signal 2",
 };
 
-/** berth's exit status for a cancelled run: 128 + the signal number, or 124 after `max_run_time`. */
+/** berth's exit status for a cancelled run: 128 + the signal number, 124 after `max_run_time`, 125 for a fault. */
 export function cancelExitCode(reason: CancelReason): number {
   if (reason.kind === "timeout") return ExitCode.Timeout;
+  if (reason.kind === "fault") return ExitCode.Failure;
   return { SIGTERM: ExitCode.Sigterm, SIGINT: ExitCode.Sigint, SIGQUIT: ExitCode.Sigquit }[reason.signal];
 }
 
 /** One line saying why the run was cancelled, for the log and the state record. */
 export function describeCancel(reason: CancelReason): string {
-  return reason.kind === "timeout"
-    ? `maximum run time exceeded (${reason.seconds} s)`
-    : `caught signal: ${SIGNAL_NAMES[reason.signal]}`;
+  switch (reason.kind) {
+    case "timeout":
+      return `maximum run time exceeded (${reason.seconds} s)`;
+    case "fault":
+      return reason.line;
+    case "signal":
+      return `caught signal: ${SIGNAL_NAMES[reason.signal]}`;
+  }
 }
 
 /** The cancellation state of one run. */

@@ -1,12 +1,14 @@
 /**
  * Before a CUDA job, crunch-run runs `nvidia-smi -L` and `nvidia-modprobe` so that the device nodes exist
  * (they are created lazily on some systems, and a container cannot create them). Failures are only logged:
- * the engine will report a missing GPU more precisely.
+ * the engine will report a missing GPU more precisely. Each command has a time limit (a wedged driver makes
+ * `nvidia-smi` hang).
  * @module
  */
 
-import { errorLine } from "../errors.ts";
 import type { LogFn } from "../executor/types.ts";
+import { BUDGET } from "./budget.ts";
+import { describeFailure, runBounded } from "./subprocess.ts";
 
 const COMMANDS: ReadonlyArray<readonly [string, ...string[]]> = [
   ["nvidia-smi", "-L"],
@@ -17,16 +19,12 @@ const COMMANDS: ReadonlyArray<readonly [string, ...string[]]> = [
 ];
 
 /** Runs the NVIDIA preparation commands, their output and failures going to `log`. */
-export async function prepareCuda(log: LogFn): Promise<void> {
+export async function prepareCuda(log: LogFn, limitMs: number = BUDGET.subprocessMs): Promise<void> {
   for (const [cmd, ...args] of COMMANDS) {
-    try {
-      const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
-        .output();
-      const text = (new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr)).trim();
-      if (text !== "") log(text);
-      if (!out.success) log(`Warning [${cmd} ${args.join(" ")}]: exit status ${out.code}`);
-    } catch (err) {
-      log(`Warning [${cmd} ${args.join(" ")}]: ${errorLine(err)}`);
-    }
+    const result = await runBounded(cmd, args, limitMs);
+    const text = result.text.trim();
+    if (text !== "") log(text);
+    const failure = describeFailure(result, limitMs);
+    if (failure !== null) log(`Warning [${cmd} ${args.join(" ")}]: ${failure}`);
   }
 }

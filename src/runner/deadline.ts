@@ -1,6 +1,7 @@
 /**
- * A timer for `max_run_time`, which may be longer than one `setTimeout` can wait (2^31-1 ms, about 24.8 days):
- * long waits are split into chunks.
+ * The run's clock, injectable so that tests drive every deadline with fake timers instead of sleeping, and a timer
+ * for `max_run_time`, which may be longer than one `setTimeout` can wait (2^31-1 ms, about 24.8 days): long waits
+ * are split into chunks.
  * @module
  */
 
@@ -18,16 +19,24 @@ export interface TimerApi {
   clearTimeout(id: TimerId): void;
 }
 
-const realTimers: TimerApi = {
+/** Timers and the time they run on: everything in the runner that waits or measures goes through one of these. */
+export interface Clock extends TimerApi {
+  /** Milliseconds on a monotonic scale (like `performance.now()`). */
+  now(): number;
+}
+
+/** The real clock. */
+export const REAL_CLOCK: Clock = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (id) => clearTimeout(id),
+  now: () => performance.now(),
 };
 
 /**
  * Calls `onExpire` once after `ms` milliseconds, however long that is.
  * @returns A function that cancels the timer (safe to call more than once, and after it fired).
  */
-export function startDeadline(ms: number, onExpire: () => void, timers: TimerApi = realTimers): () => void {
+export function startDeadline(ms: number, onExpire: () => void, timers: TimerApi = REAL_CLOCK): () => void {
   let id: TimerId | undefined;
   let left = ms;
   const arm = () => {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { EngineError, errorLine } from "../errors.ts";
+import { EngineError, errorLine, UsageError } from "../errors.ts";
 import type { ContainerExecutor, EngineName, LogFn } from "../executor/types.ts";
 import type { EngineChoice } from "./options.ts";
 
@@ -113,8 +113,9 @@ export async function selectEngine(
       }
       return { engine: choice, executor: await singularity(choice) };
     } catch (err) {
-      // A permission refusal is berth's configuration, not the node's health: report it as it is.
-      if (err instanceof Deno.errors.NotCapable) throw err;
+      // A permission refusal is berth's configuration, and a usage error (DOCKER_HOST not a unix socket) the
+      // user's mistake, not the node's health: report them as they are.
+      if (err instanceof Deno.errors.NotCapable || err instanceof UsageError) throw err;
       throw unusable(`Cannot use container engine "${choice}": ${errorLine(err)}`, err);
     }
   }
@@ -126,6 +127,7 @@ export async function selectEngine(
       log(`Engine "auto": using ${engine}`);
       return { engine, executor };
     } catch (err) {
+      if (err instanceof UsageError) throw err;
       reasons.push(`${engine}: ${errorLine(err)}`);
     }
   }

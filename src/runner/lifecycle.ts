@@ -1,50 +1,68 @@
 /**
- * One job's lifecycle, from a checked plan to the final state: lock; work dir; log; engine; mounts; image;
- * create; diagnostics; start; stream output; wait; remove the container; collect output; manifest; clean up;
- * final state. Every step is logged in `logs/crunch-run.txt`, whose last line is the final state word.
+ * One job's lifecycle, from a checked plan to the final state: the step sequence and the decision of the
+ * outcome. Every step runs through one {@link StepRunner}, which races it against the run's cancellation and its
+ * deadline from the {@link BUDGET} table and records how long it took; the pieces each step uses live in their
+ * own modules (container spec, stdio files, output collection, disk-full classification).
  *
- * Ownership of what a run creates: the lock, the work dir's log file, the job's temp dir, the executor (and so
- * the container), the stdio files and the `max_run_time` timer all belong to one {@link JobRun}, which releases
- * each of them in {@link JobRun.finish} on every path: success, failure, signal, timeout and engine death.
+ * Steps: lock; work dir; log; setup (first state record); engine; mounts; image; create; diagnostics; start;
+ * wait; then, on every path: stop and remove the container; flush the stdio files; collect the output; manifest;
+ * clean up; final state; unlock. Every step is logged in `logs/crunch-run.txt`, whose last line is the final
+ * state word, with one `Phase <step>: <seconds> s` line per step.
  *
- * States and berth's exit status:
- * - `Complete`: the container ran to its exit → its exit code.
+ * Ownership of what a run creates: the lock, the work dir's log file and reserve, the job's temp dir, the
+ * executor (and so the container), the stdio files and the `max_run_time` timer all belong to one
+ * {@link JobRun}, which releases each of them in its finish on every path: success, failure, signal, timeout and
+ * engine death. The lock goes last, after the final `state.json` is written.
+ *
+ * States and berth's exit status (see `exit_status.ts` and the README):
+ * - `Complete`: the container ran to its exit → its exit code (1 when that code is one of berth's own).
  * - `Cancelled` by a signal or `max_run_time` → 143/130/131 or 124 (partial output is still collected).
- * - `Cancelled` by any other failure (setup, image, start, output) → 125.
- * - `Queued` when the node looks broken (see `src/errors.ts`) → 75, after the broken-node hook or marker.
+ *   A cancel that arrives after the container exited by itself does not change a `Complete` job.
+ * - `Cancelled` by a failure of the job, its setup or the engine, or a full work dir → 125; a user's mistake
+ *   found only now (a bad `DOCKER_HOST`) → 2.
+ * - `Queued` for a fault of this node (engine unreachable or unresponsive, tmp dir full) → 75, after the
+ *   broken-node hook or marker.
  *
  * @module
  */
 
 import { join } from "node:path";
-import { BerthError, EngineError, errorLine, looksLikeBrokenNode } from "../errors.ts";
-import type { ContainerExecutor, ContainerSpec } from "../executor/types.ts";
+import { BerthError, EngineError, errorLine, UsageError } from "../errors.ts";
+import type { ContainerExecutor } from "../executor/types.ts";
 import { imageRefText, redactJob, serializeJsonContent } from "../job/mod.ts";
-import { createTimestamper, Logger } from "../logs/mod.ts";
+import { Logger } from "../logs/mod.ts";
 import { VERSION } from "../version.ts";
 import { acquireJobLock, type HeldJobLock } from "../node/lock.ts";
 import { brokenMarkerPath } from "../node/runtime_dir.ts";
 import { startCrunchstat, startHoststat, type StatsHandle } from "../stats/mod.ts";
 import { reportBrokenNode } from "./broken_node.ts";
+import { BUDGET, type Budget } from "./budget.ts";
 import { type Cancellation, type CancelReason, describeCancel, SIGNAL_NAMES } from "./cancel.ts";
+import { buildContainerSpec } from "./container_spec.ts";
 import { prepareCuda } from "./cuda.ts";
-import { startDeadline } from "./deadline.ts";
+import { type Clock, REAL_CLOCK, startDeadline } from "./deadline.ts";
+import { describeFull, type FullPlace, whereFull } from "./disk_full.ts";
 import { type ExecutorFactories, selectEngine } from "./engine.ts";
-import { describeContainerExit, exitStatusFor, type Outcome } from "./exit_status.ts";
+import { describeContainerExit, exitStatusFor, type Outcome, reservedCodeNote } from "./exit_status.ts";
 import { type PreparedMounts, prepareMounts } from "./mounts.ts";
 import { writeNodeInfo } from "./node_info.ts";
-import { buildOutputManifest, writeOutputManifest } from "./output_manifest.ts";
-import { fixOwnership, type Owner } from "./ownership.ts";
+import { handOverOutput, recordOutput } from "./output.ts";
+import type { Owner } from "./ownership.ts";
 import type { RunPlan } from "./plan.ts";
 import { createProgressReporter } from "./progress.ts";
 import { collectSecrets, secretFilter } from "./secrets.ts";
-import { initialState, type StateRecord, writeState } from "./state.ts";
+import { initialState, releaseSpace, reserveSpace, type StateRecord, writeState } from "./state.ts";
+import { type OutputFile, StdioFiles } from "./stdio_files.ts";
+import {
+  type FaultInjector,
+  StepCancelledError,
+  type StepName,
+  StepRunner,
+  StepTimeoutError,
+} from "./steps.ts";
 import { createWorkDir, type WorkDirLayout, workDirLayout } from "./work_dir.ts";
 
-/** How long `wait` may take to return after the container was stopped before berth gives up on it. */
-export const STOP_GRACE_MS = 30_000;
-/** How long the stdio files may take to be flushed after the container is gone. */
-export const STDIO_GRACE_MS = 10_000;
+export { containerName } from "./container_spec.ts";
 
 /** What a run needs from its surroundings (all injectable for tests). */
 export interface RunEnvironment {
@@ -60,30 +78,51 @@ export interface RunEnvironment {
   stderrIsTerminal: boolean;
   /** Who gets the output. @default berth's own uid and gid */
   owner?: Owner;
+  /** The clock every deadline of the run uses. @default {@link REAL_CLOCK} */
+  clock?: Clock;
+  /** The time limits. @default {@link BUDGET} */
+  budget?: Budget;
+  /** A test's fault injector, called as each step starts. */
+  inject?: FaultInjector;
+  /** Takes the job's lock. @default {@link acquireJobLock} */
+  acquireLock?: typeof acquireJobLock;
+  /** Opens a file the container's output goes to (tests inject a full disk here). @default `Deno.open` */
+  openOutputFile?: (path: string) => Promise<OutputFile>;
 }
 
-/** The container name of a job (Docker names need two characters at least, so a prefix is added). */
-export function containerName(uuid: string): string {
-  return `berth-${uuid}`;
-}
-
-/** Thrown inside the lifecycle when the run was cancelled while a step was under way. */
-class RunCancelled extends Error {}
+/** The exit code of a container killed by SIGKILL, which is how both executors stop one. */
+const SIGKILL_EXIT = 128 + 9;
 
 /** Where a failure happened, for the error line (crunch-run's wording in spirit). */
-const STEP_ERRORS = {
-  record: "Cannot write the state record",
+const STEP_ERRORS: Partial<Record<StepName, string>> = {
+  setup: "Cannot write the state record",
   engine: "Cannot use the container engine",
   mounts: "Cannot set up mounts",
   image: "Cannot load the container image",
   create: "Cannot create the container",
   start: "Cannot start the container",
   wait: "Cannot wait for the container",
+  stop: "Cannot wait for the container",
   output: "Cannot collect the output",
-} as const;
-type Step = keyof typeof STEP_ERRORS;
+  manifest: "Cannot collect the output",
+};
+
+/** Where each step writes, for a full disk whose error message names no path. */
+const STEP_WRITES: Partial<Record<StepName, FullPlace | "probe">> = {
+  mounts: "probe",
+  engine: "tmp",
+  image: "tmp",
+};
 
 const START_ADVICE = /(exec|System error).*(no such file or directory|file not found)/s;
+
+/** How a run ended, before its clean-up. */
+interface RunResult {
+  /** The outcome so far (clean-up may still turn `Complete` into a failure). */
+  outcome: Outcome;
+  /** The error line for `state.json`, or null. */
+  error: string | null;
+}
 
 /**
  * Runs a planned job to its final state and returns berth's exit status.
@@ -94,32 +133,48 @@ export async function runJob(plan: RunPlan, env: RunEnvironment): Promise<number
   return await new JobRun(plan, env).run();
 }
 
+/** An engine step that passed its deadline: the engine is not answering, a fault of this node. */
+function unresponsive(what: string): (ms: number) => Error {
+  return (ms) =>
+    new EngineError(`engine unresponsive: ${what} did not finish within ${Math.round(ms / 1000)} s`, {
+      brokenNode: true,
+    });
+}
+
 /** The resources and progress of one run. Use {@link runJob}. */
 class JobRun {
   readonly #plan: RunPlan;
   readonly #env: RunEnvironment;
   readonly #layout: WorkDirLayout;
   readonly #filter: (text: string) => string;
+  readonly #budget: Budget;
+  readonly #steps: StepRunner;
   #logger: Logger | null = null;
   #lock: HeldJobLock | null = null;
   #record!: StateRecord;
   #executor: ContainerExecutor | null = null;
   #tmpDir: string | null = null;
   #mounts: PreparedMounts | null = null;
-  #files: Deno.FsFile[] = [];
-  #stdio: Promise<unknown>[] = [];
-  #sinks: WritableStream<Uint8Array>[] = [];
+  #stdio: StdioFiles | null = null;
   #started = false;
+  #startedAt = 0;
   #stopDeadline: () => void = () => {};
   #hoststat: StatsHandle | null = null;
   #crunchstat: StatsHandle | null = null;
-  #step: Step = "record";
 
   constructor(plan: RunPlan, env: RunEnvironment) {
     this.#plan = plan;
     this.#env = env;
     this.#layout = workDirLayout(plan.options.workDir);
     this.#filter = secretFilter(collectSecrets(plan.parsed.job));
+    this.#budget = env.budget ?? BUDGET;
+    this.#steps = new StepRunner({
+      cancellation: env.cancellation,
+      cancelBudgetMs: this.#budget.cancelMs,
+      clock: env.clock ?? REAL_CLOCK,
+      inject: env.inject,
+      log: this.#log,
+    });
   }
 
   #log = (message: string): void => {
@@ -128,6 +183,10 @@ class JobRun {
 
   get #job() {
     return this.#plan.parsed.job;
+  }
+
+  get #clock(): Clock {
+    return this.#steps.clock;
   }
 
   async run(): Promise<number> {
@@ -139,7 +198,7 @@ class JobRun {
       return exitStatusFor({ state: "Cancelled", exitCode: null, cancel: cancellation.reason });
     }
     const opts = this.#plan.options;
-    this.#lock = await acquireJobLock(opts.runtimeDir, this.#job.uuid, {
+    this.#lock = await (this.#env.acquireLock ?? acquireJobLock)(opts.runtimeDir, this.#job.uuid, {
       workDir: this.#layout.root,
       ...(opts.engine === "auto" ? {} : { engine: opts.engine }),
     });
@@ -156,43 +215,51 @@ class JobRun {
       });
     }
     this.#record = initialState(this.#job.uuid, new Date());
-    let outcome: Outcome;
-    let error: string | null = null;
+    let result: RunResult;
     try {
-      ({ outcome, error } = await this.#lifecycle());
+      result = await this.#lifecycle();
     } catch (err) {
       // Only a bug gets here: every step's failure is handled in #lifecycle.
       this.#log(`Internal error: ${errorLine(err)}`);
-      outcome = { state: "Cancelled", exitCode: null, cancel: cancellation.reason };
-      error = `Internal error: ${errorLine(err)}`;
+      result = {
+        outcome: { state: "Cancelled", exitCode: null, cancel: cancellation.reason },
+        error: `Internal error: ${errorLine(err)}`,
+      };
     }
-    return await this.#finish(outcome, error);
+    return await this.#finish(result);
   }
 
-  async #lifecycle(): Promise<{ outcome: Outcome; error: string | null }> {
+  async #lifecycle(): Promise<RunResult> {
     const { cancellation } = this.#env;
+    const steps = this.#steps;
     const job = this.#job;
     const opts = this.#plan.options;
+    const budget = this.#budget;
     this.#preamble();
     cancellation.onCancel((reason) => this.#onCancel(reason));
     const statsMs = opts.crunchstatInterval * 1000;
     try {
-      this.#hoststat = await startHoststat({
-        intervalMs: statsMs,
-        log: this.#log,
-        statsFile: join(this.#layout.logs, "hoststat.txt"),
-        tmpDir: opts.tmpDir,
-        workDir: this.#layout.root,
+      await steps.run("setup", async () => {
+        try {
+          await reserveSpace(this.#layout.reserve);
+        } catch (err) {
+          this.#log(`Cannot reserve space for the final record in the work dir: ${errorLine(err)}`);
+        }
+        try {
+          this.#hoststat = await startHoststat({
+            intervalMs: statsMs,
+            log: this.#log,
+            statsFile: join(this.#layout.logs, "hoststat.txt"),
+            tmpDir: opts.tmpDir,
+            workDir: this.#layout.root,
+          });
+        } catch (err) {
+          this.#log(`Cannot start host statistics: ${errorLine(err)}`);
+        }
+        await writeState(this.#layout.state, this.#record);
       });
-    } catch (err) {
-      this.#log(`Cannot start host statistics: ${errorLine(err)}`);
-    }
-    try {
-      this.#step = "record";
-      await writeState(this.#layout.state, this.#record);
 
-      this.#step = "engine";
-      const selected = await this.#race(
+      const selected = await steps.run("engine", () =>
         selectEngine({
           choice: opts.engine,
           dockerSocket: opts.dockerSocket,
@@ -202,60 +269,85 @@ class JobRun {
           hostEnv: this.#env.hostEnv,
           log: this.#log,
           watchdogIntervalMs: opts.watchdogInterval * 1000,
-        }, this.#env.factories),
-        (late) => late.executor.close(),
-      );
+        }, this.#env.factories), {
+        deadlineMs: budget.engineMs,
+        timeoutError: unresponsive("choosing the container engine"),
+        late: (late) => late.executor.close(),
+      });
       this.#executor = selected.executor;
+      const executor = selected.executor;
       await this.#lock?.update({ engine: selected.engine });
-      const runtime = await this.#race(this.#executor.runtime());
+      const runtime = await steps.run("engine", () => executor.runtime(), {
+        deadlineMs: budget.engineMs,
+        timeoutError: unresponsive("reading the engine's version"),
+      });
       this.#record.runtime = runtime;
       this.#log(`Using container runtime: ${runtime}`);
 
-      this.#step = "mounts";
       this.#log("Setting up mounts");
-      this.#tmpDir = await Deno.makeTempDir({ dir: opts.tmpDir, prefix: `berth-${job.uuid.slice(0, 64)}-` });
-      this.#mounts = await prepareMounts(job, {
-        sources: this.#plan.sources,
-        outputDir: this.#layout.output,
-        tmpDir: this.#tmpDir,
-        log: this.#log,
+      this.#mounts = await steps.run("mounts", async (signal) => {
+        this.#tmpDir = await Deno.makeTempDir({
+          dir: opts.tmpDir,
+          prefix: `berth-${job.uuid.slice(0, 64)}-`,
+        });
+        return await prepareMounts(job, {
+          sources: this.#plan.sources,
+          outputDir: this.#layout.output,
+          tmpDir: this.#tmpDir,
+          log: this.#log,
+          signal,
+        });
       });
       for (const [target, b] of Object.entries(this.#mounts.binds)) {
         this.#log(`Bind mount ${target} from ${b.hostPath}${b.readOnly ? " (read-only)" : ""}`);
       }
-      this.#checkCancelled();
 
-      this.#step = "image";
       const tarball = this.#plan.imageTarball;
       this.#log(`Loading image ${JSON.stringify(imageRefText(job.container_image))} from ${tarball}`);
       const manifest = this.#plan.manifest;
       this.#log(`Using image id ${JSON.stringify(manifest.id)}`);
-      const progress = createProgressReporter({
-        tty: this.#env.stderrIsTerminal ? this.#env.stderr : null,
-        log: this.#log,
+      const started = this.#clock.now();
+      await steps.run("image", async () => {
+        const progress = createProgressReporter({
+          tty: this.#env.stderrIsTerminal ? this.#env.stderr : null,
+          log: this.#log,
+        });
+        try {
+          await executor.loadImage(manifest.id, tarball, (p) => progress.update(p));
+        } finally {
+          progress.finish();
+        }
       });
-      const started = performance.now();
-      try {
-        await this.#race(this.#executor.loadImage(manifest.id, tarball, (p) => progress.update(p)));
-      } finally {
-        progress.finish();
+      this.#log(`Image ready (${((this.#clock.now() - started) / 1000).toFixed(1)} s)`);
+
+      if (job.runtime_constraints.gpu.stack === "cuda") {
+        await steps.run("create", () => prepareCuda(this.#log));
       }
-      this.#log(`Image ready (${((performance.now() - started) / 1000).toFixed(1)} s)`);
-
-      this.#step = "create";
-      if (job.runtime_constraints.gpu.stack === "cuda") await prepareCuda(this.#log);
-      const spec = await this.#spec(manifest.id);
+      const stdio = await steps.run("create", () => this.#openStdio());
+      const spec = buildContainerSpec({
+        job,
+        options: opts,
+        mounts: this.#mounts,
+        imageId: manifest.id,
+        stdio,
+      });
       this.#log(`Creating container ${JSON.stringify(spec.name)}`);
-      await this.#race(this.#executor.create(spec));
-      await this.#diagnostics();
-      this.#checkCancelled();
+      await steps.run("create", () => executor.create(spec), {
+        deadlineMs: budget.createMs,
+        timeoutError: unresponsive("creating the container"),
+        // A create that settles after it was given up made a container nobody will remove otherwise.
+        late: () => executor.close(),
+      });
+      await steps.run("diagnostics", () => this.#diagnostics());
 
-      this.#step = "start";
       this.#log("Starting container");
       this.#started = true;
-      await this.#race(this.#executor.start());
+      this.#startedAt = this.#clock.now();
+      await steps.run("start", () => executor.start(), {
+        deadlineMs: budget.startMs,
+        timeoutError: unresponsive("starting the container"),
+      });
       await this.#lock?.update({ state: "Running" });
-      const executor = this.#executor;
       try {
         this.#crunchstat = await startCrunchstat({
           pid: () => executor.pid(),
@@ -263,7 +355,7 @@ class JobRun {
           ramLimit: job.runtime_constraints.ram,
           log: this.#log,
           statsFile: join(this.#layout.logs, "crunchstat.txt"),
-          tmpDir: this.#tmpDir,
+          tmpDir: this.#tmpDir!,
         });
       } catch (err) {
         this.#log(`Cannot start container statistics: ${errorLine(err)}`);
@@ -273,43 +365,100 @@ class JobRun {
         this.#stopDeadline = startDeadline(
           maxRunTime * 1000,
           () => cancellation.cancel({ kind: "timeout", seconds: maxRunTime }),
+          this.#clock,
         );
       }
-
-      this.#step = "wait";
       this.#log("Waiting for container to finish");
-      const code = await this.#wait();
-      this.#stopDeadline();
-      await this.#stopStats("crunchstat");
-      this.#log(describeContainerExit(code));
-      const cancel = cancellation.reason;
-      return {
-        outcome: { state: cancel ? "Cancelled" : "Complete", exitCode: code, cancel },
-        error: cancel ? describeCancel(cancel) : null,
-      };
+      return await this.#waitForExit(executor);
     } catch (err) {
-      this.#stopDeadline();
-      if (err instanceof RunCancelled || (cancellation.reason && !isBrokenNode(err))) {
-        if (!(err instanceof RunCancelled)) this.#log(`${STEP_ERRORS[this.#step]}: ${errorLine(err)}`);
-        const cancel = cancellation.reason!;
-        return { outcome: { state: "Cancelled", exitCode: null, cancel }, error: describeCancel(cancel) };
-      }
-      let line = `${STEP_ERRORS[this.#step]}: ${errorLine(err)}`;
-      if (this.#step === "start" && START_ADVICE.test(errorLine(err))) {
-        line += `. Possible causes: command ${JSON.stringify(job.command[0])} is missing, the interpreter ` +
-          "given in #! is missing, or the script has Windows line endings";
-      }
-      this.#log(line);
-      if (isBrokenNode(err)) {
-        await reportBrokenNode(err, {
-          hook: opts.brokenNodeHook,
-          markerPath: brokenMarkerPath(opts.runtimeDir),
-          log: this.#log,
-        });
-        return { outcome: { state: "Queued", exitCode: null, cancel: null }, error: line };
-      }
-      return { outcome: { state: "Cancelled", exitCode: null, cancel: null }, error: line };
+      return await this.#failed(err);
     }
+  }
+
+  /**
+   * Waits for the container's exit. A cancel that arrives first stops the container (see #onCancel); the engine
+   * then has {@link Budget.stopGraceMs} to report the exit. What happened first decides: a container that turns
+   * out to have exited by itself (any status but SIGKILL's) is `Complete`.
+   */
+  async #waitForExit(executor: ContainerExecutor): Promise<RunResult> {
+    const steps = this.#steps;
+    const waiting = executor.wait();
+    waiting.catch(() => {}); // handled below, whichever step sees it
+    try {
+      const code = await steps.run("wait", () => waiting);
+      this.#log(describeContainerExit(code));
+      return { outcome: { state: "Complete", exitCode: code, cancel: null }, error: null };
+    } catch (err) {
+      if (!(err instanceof StepCancelledError)) throw err;
+    }
+    const cancel = this.#env.cancellation.reason!;
+    let code: number | null = null;
+    try {
+      code = await steps.run("stop", () => waiting, {
+        cancellable: false,
+        deadlineMs: this.#budget.stopGraceMs,
+      });
+    } catch (err) {
+      if (err instanceof StepTimeoutError) {
+        this.#log(
+          `The engine did not report the container's exit within ${Math.round(err.ms / 1000)} s of the stop`,
+        );
+      } else {
+        this.#log(`${STEP_ERRORS.wait}: ${errorLine(err)}`);
+      }
+    }
+    if (code === null) {
+      return { outcome: { state: "Cancelled", exitCode: null, cancel }, error: describeCancel(cancel) };
+    }
+    this.#log(describeContainerExit(code));
+    if (code !== SIGKILL_EXIT && cancel.kind !== "fault") {
+      this.#log(
+        `The container had exited by itself (status ${code}) before berth stopped it: the job is Complete`,
+      );
+      return { outcome: { state: "Complete", exitCode: code, cancel: null }, error: null };
+    }
+    return { outcome: { state: "Cancelled", exitCode: code, cancel }, error: describeCancel(cancel) };
+  }
+
+  /** The result of a step that failed: cancelled, the user's mistake, a fault of the node, or a failure. */
+  async #failed(err: unknown): Promise<RunResult> {
+    const { cancellation } = this.#env;
+    const step = this.#steps.current;
+    const prefix = STEP_ERRORS[step] ?? "Failed";
+    if (err instanceof StepCancelledError || cancellation.reason) {
+      if (!(err instanceof StepCancelledError)) this.#log(`${prefix}: ${errorLine(err)}`);
+      const cancel = cancellation.reason!;
+      return { outcome: { state: "Cancelled", exitCode: null, cancel }, error: describeCancel(cancel) };
+    }
+    let line = `${prefix}: ${errorLine(err)}`;
+    if (step === "start" && START_ADVICE.test(errorLine(err))) {
+      line +=
+        `. Possible causes: command ${JSON.stringify(this.#job.command[0])} is missing, the interpreter ` +
+        "given in #! is missing, or the script has Windows line endings";
+    }
+    if (err instanceof UsageError) {
+      this.#log(line);
+      return {
+        outcome: { state: "Cancelled", exitCode: null, cancel: null, failureStatus: err.exitCode },
+        error: line,
+      };
+    }
+    const dirs = { workDir: this.#layout.root, tmpDir: this.#plan.options.tmpDir };
+    const full = err instanceof EngineError ? null : await whereFull(err, dirs, STEP_WRITES[step] ?? "work");
+    if (full !== null) line = `${prefix}: ${describeFull(full, dirs, err)}`;
+    this.#log(line);
+    const nodeFault = err instanceof EngineError ? err.brokenNode : full === "tmp";
+    if (nodeFault) {
+      await this.#steps.run("hook", () =>
+        reportBrokenNode(err, {
+          hook: this.#plan.options.brokenNodeHook,
+          markerPath: brokenMarkerPath(this.#plan.options.runtimeDir),
+          log: this.#log,
+          hookTimeoutMs: this.#budget.hookMs,
+        }), { cancellable: false, inCancelBudget: false });
+      return { outcome: { state: "Queued", exitCode: null, cancel: null }, error: line };
+    }
+    return { outcome: { state: "Cancelled", exitCode: null, cancel: null }, error: line };
   }
 
   #preamble(): void {
@@ -339,103 +488,38 @@ class JobRun {
 
   #onCancel(reason: CancelReason): void {
     if (reason.kind === "timeout") this.#log("maximum run time exceeded. Stopping container.");
-    else this.#log(`caught signal: ${SIGNAL_NAMES[reason.signal]}`);
+    else if (reason.kind === "signal") this.#log(`caught signal: ${SIGNAL_NAMES[reason.signal]}`);
+    else this.#log(`${reason.line}. Stopping container.`);
     if (this.#executor) {
       this.#log("stopping container");
       this.#executor.stop().catch((err) => this.#log(`error stopping container: ${errorLine(err)}`));
     }
   }
 
-  #checkCancelled(): void {
-    if (this.#env.cancellation.reason) throw new RunCancelled();
-  }
-
-  /** Awaits `p`, or throws {@link RunCancelled} as soon as the run is cancelled (`late` gets a late result). */
-  async #race<T>(p: Promise<T>, late?: (value: T) => unknown): Promise<T> {
-    this.#checkCancelled();
-    const CANCELLED = Symbol("cancelled");
-    const r = await Promise.race([p, this.#env.cancellation.cancelled.then(() => CANCELLED)]);
-    if (r === CANCELLED) {
-      p.then((v) => late?.(v), () => {});
-      throw new RunCancelled();
-    }
-    return r as T;
-  }
-
-  /** The container's exit code; after a stop, gives the engine {@link STOP_GRACE_MS} to report it. */
-  async #wait(): Promise<number> {
-    const executor = this.#executor!;
-    const waiting = executor.wait();
-    const STOPPED = Symbol("stopped");
-    const first = await Promise.race([waiting, this.#env.cancellation.cancelled.then(() => STOPPED)]);
-    if (first !== STOPPED) return first as number;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const GAVE_UP = Symbol("gave up");
-    try {
-      const r = await Promise.race([
-        waiting,
-        new Promise<typeof GAVE_UP>((resolve) => timer = setTimeout(() => resolve(GAVE_UP), STOP_GRACE_MS)),
-      ]);
-      if (r !== GAVE_UP) return r as number;
-      waiting.catch(() => {});
-      this.#log(
-        `The engine did not report the container's exit within ${STOP_GRACE_MS / 1000} s of the stop`,
-      );
-      throw new RunCancelled();
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async #spec(imageId: string): Promise<ContainerSpec> {
-    const job = this.#job;
-    const opts = this.#plan.options;
+  /** Opens the stdio files; a file that cannot be written stops the run (the job fails, 125). */
+  async #openStdio(): Promise<StdioFiles> {
     const mounts = this.#mounts!;
-    const rc = job.runtime_constraints;
-    return {
-      name: containerName(job.uuid),
-      image: imageId,
-      command: [...job.command],
-      workingDir: job.cwd === "." ? "" : job.cwd,
-      env: { ...job.environment },
-      mounts: mounts.binds,
-      vcpus: rc.vcpus,
-      ram: opts.enableMemoryLimit ? rc.ram : 0,
-      gpu: { stack: rc.gpu.stack, deviceCount: rc.gpu.device_count },
-      enableNetwork: opts.enableNetworking === "always" || rc.API,
-      networkMode: opts.networkMode,
-      cgroupParent: opts.cgroupParent,
-      stdin: await this.#stdin(),
-      stdout: await this.#sink(mounts.stdoutFile, this.#layout.stdoutLog),
-      stderr: await this.#sink(mounts.stderrFile, this.#layout.stderrLog),
-    };
-  }
-
-  async #stdin(): Promise<ReadableStream<Uint8Array> | null> {
-    const source = this.#mounts!.stdin;
-    if (source.kind === "none") return null;
-    if (source.kind === "bytes") return ReadableStream.from([source.data]);
-    const file = await Deno.open(source.path, { read: true });
-    this.#files.push(file);
-    return file.readable;
-  }
-
-  /** A raw file under `output/` for a `file` mount, else a timestamped log file. */
-  async #sink(rawPath: string | null, logPath: string): Promise<WritableStream<Uint8Array>> {
-    const file = await Deno.open(rawPath ?? logPath, { write: true, create: true, truncate: true });
-    this.#files.push(file);
-    if (rawPath !== null) {
-      this.#sinks.push(file.writable);
-      return file.writable;
-    }
-    const stamp = createTimestamper();
-    this.#stdio.push(
-      stamp.readable.pipeTo(file.writable).catch((err) => {
-        this.#log(`Error writing ${logPath}: ${errorLine(err)}`);
-      }),
-    );
-    this.#sinks.push(stamp.writable);
-    return stamp.writable;
+    this.#stdio = await StdioFiles.open({
+      stdin: mounts.stdin,
+      stdoutFile: mounts.stdoutFile,
+      stderrFile: mounts.stderrFile,
+      stdoutLog: this.#layout.stdoutLog,
+      stderrLog: this.#layout.stderrLog,
+    }, {
+      clock: this.#clock,
+      openFile: this.#env.openOutputFile,
+      onFirstByte: () => this.#steps.mark("first_output", this.#clock.now() - this.#startedAt),
+      onFailure: (path, error) => {
+        const dirs = { workDir: this.#layout.root, tmpDir: this.#plan.options.tmpDir };
+        const what = `Cannot write ${path}: ${errorLine(error)}`;
+        this.#log(what);
+        this.#env.cancellation.cancel({
+          kind: "fault",
+          line: `The container's output cannot be written: ${describeFull("work", dirs, error)}`,
+        });
+      },
+    });
+    return this.#stdio;
   }
 
   async #diagnostics(): Promise<void> {
@@ -453,121 +537,164 @@ class JobRun {
     }
   }
 
-  /** Releases everything, collects the output, writes the final state; returns the exit status. */
-  async #finish(outcome: Outcome, error: string | null): Promise<number> {
-    this.#stopDeadline();
-    await this.#stopStats("crunchstat");
+  /**
+   * Releases everything, collects the output, writes the final state, then releases the lock; returns the exit
+   * status. Each step is bounded: after a cancel or a fault, by the cancel budget.
+   */
+  async #finish(result: RunResult): Promise<number> {
+    let { outcome, error } = result;
+    const steps = this.#steps;
+    const budget = this.#budget;
+    const cancelled = () => this.#env.cancellation.reason !== null;
+    const faulted = () => outcome.state !== "Complete" || cancelled();
+    const bounded = async (
+      step: StepName,
+      what: string,
+      work: () => Promise<unknown>,
+      deadlineMs: number,
+      inCancelBudget = true,
+    ) => {
+      try {
+        await steps.run(step, work, { cancellable: false, deadlineMs, inCancelBudget });
+      } catch (err) {
+        this.#log(`${what}: ${errorLine(err)}`);
+      }
+    };
+
+    await bounded(
+      "cleanup",
+      "Error stopping crunchstat",
+      () => this.#stopStats("crunchstat"),
+      budget.statsStopMs,
+    );
+    // A step that was given up (a create still in flight) settles first, so that close() sees what it made.
+    await steps.settleAbandoned(
+      Math.min(faulted() ? budget.closeAfterFaultMs : budget.closeMs, steps.cancelBudgetLeft()),
+    );
     if (this.#executor) {
+      const executor = this.#executor;
       this.#log("Removing container");
-      try {
-        await this.#executor.close();
-      } catch (err) {
-        this.#log(`Error removing container: ${errorLine(err)}`);
+      await bounded(
+        "stop",
+        "Error removing container",
+        () => executor.close(),
+        faulted() ? budget.closeAfterFaultMs : budget.closeMs,
+      );
+    }
+    if (this.#stdio) {
+      const stdio = this.#stdio;
+      const ms = faulted() ? budget.flushAfterFaultMs : budget.flushMs;
+      await bounded("flush", "Error closing the stdio files", () => stdio.close(ms), ms + budget.finalStepMs);
+      const failure = stdio.failure;
+      if (failure !== null && outcome.state === "Complete") {
+        const dirs = { workDir: this.#layout.root, tmpDir: this.#plan.options.tmpDir };
+        error = `Cannot write the container's output: ${describeFull("work", dirs, failure.error)}`;
+        this.#log(error);
+        outcome = { ...outcome, state: "Cancelled", cancel: null };
       }
     }
-    await this.#closeStdio();
     if (this.#started && outcome.state !== "Queued") {
-      this.#step = "output";
-      try {
-        await this.#collectOutput();
-      } catch (err) {
-        const line = `${STEP_ERRORS.output}: ${errorLine(err)}`;
-        this.#log(line);
-        if (outcome.state === "Complete") {
-          outcome = { ...outcome, state: "Cancelled", cancel: null };
-          error = line;
-        }
+      const collectError = await this.#collectOutput();
+      if (collectError !== null && outcome.state === "Complete") {
+        outcome = { ...outcome, state: "Cancelled", cancel: null };
+        error = collectError;
       }
     }
+    this.#stopDeadline();
+    const finalMs = (normalMs: number) => cancelled() || faulted() ? budget.finalStepMs : normalMs;
     if (this.#tmpDir) {
-      try {
-        await Deno.remove(this.#tmpDir, { recursive: true });
-      } catch (err) {
-        this.#log(`Cannot remove temp dir "${this.#tmpDir}": ${errorLine(err)}`);
-      }
+      const tmpDir = this.#tmpDir;
+      await bounded(
+        "cleanup",
+        `Cannot remove temp dir "${tmpDir}"`,
+        () => Deno.remove(tmpDir, { recursive: true }),
+        finalMs(budget.closeMs),
+        false,
+      );
     }
-    await this.#stopStats("hoststat");
-    await this.#lock?.release();
+    await bounded(
+      "cleanup",
+      "Error stopping hoststat",
+      () => this.#stopStats("hoststat"),
+      finalMs(budget.statsStopMs),
+      false,
+    );
+
     const status = exitStatusFor(outcome);
+    if (outcome.state === "Complete" && outcome.exitCode !== null) {
+      const note = reservedCodeNote(outcome.exitCode);
+      if (note !== null) this.#log(note);
+    }
     Object.assign(this.#record, {
       state: outcome.state,
       exit_code: outcome.exitCode,
       exit_status: status,
       finished_at: new Date().toISOString(),
       error: error === null ? null : this.#filter(error),
+      phases: steps.phases,
     });
-    try {
-      await writeState(this.#layout.state, this.#record);
-    } catch (err) {
-      this.#log(`Cannot write state.json: ${errorLine(err)}`);
-    }
+    // The reserve goes first, so the final record fits even when the job filled the work dir.
+    await releaseSpace(this.#layout.reserve);
+    await bounded(
+      "cleanup",
+      "Cannot write state.json",
+      () => writeState(this.#layout.state, this.#record),
+      finalMs(budget.closeMs),
+      false,
+    );
     this.#log(`berth finished: exit status ${status}`);
     this.#log(outcome.state);
+    await this.#lock?.release();
     this.#logger?.closeFile();
     return status;
+  }
+
+  /**
+   * Hands the output over and writes `output.json`, within what is left of the budget after a cancel (the walks
+   * are cut short rather than given up, so the manifest always says how far it got).
+   * @returns the error line when the output could not be collected, else null.
+   */
+  async #collectOutput(): Promise<string | null> {
+    const steps = this.#steps;
+    const budget = this.#budget;
+    const owner = this.#env.owner ?? { uid: Deno.uid() ?? 0, gid: Deno.gid() ?? 0 };
+    const walk = {
+      cancellable: false,
+      reserveMs: budget.finalReserveMs,
+      wrapUpMs: budget.finalStepMs,
+    } as const;
+    const output = this.#layout.output;
+    try {
+      await steps.run("output", (signal) =>
+        handOverOutput({
+          output,
+          secretPaths: this.#mounts?.secretPaths ?? [],
+          owner,
+          signal,
+          log: this.#log,
+        }), walk);
+      await steps.run("manifest", (signal) =>
+        recordOutput({
+          output,
+          manifestPath: this.#layout.outputManifest,
+          uuid: this.#job.uuid,
+          signal,
+          log: this.#log,
+        }), walk);
+      return null;
+    } catch (err) {
+      const dirs = { workDir: this.#layout.root, tmpDir: this.#plan.options.tmpDir };
+      const full = await whereFull(err, dirs, "work");
+      const line = `${STEP_ERRORS.output}: ${full === null ? errorLine(err) : describeFull(full, dirs, err)}`;
+      this.#log(line);
+      return line;
+    }
   }
 
   async #stopStats(which: "crunchstat" | "hoststat"): Promise<void> {
     const handle = which === "crunchstat" ? this.#crunchstat : this.#hoststat;
     if (which === "crunchstat") this.#crunchstat = null;
     else this.#hoststat = null;
-    try {
-      await handle?.stop();
-    } catch (err) {
-      this.#log(`Error stopping ${which}: ${errorLine(err)}`);
-    }
+    await handle?.stop();
   }
-
-  async #closeStdio(): Promise<void> {
-    // A sink the executor never took (the container was not created or attached) is closed here.
-    for (const sink of this.#sinks) {
-      if (!sink.locked) await sink.close().catch(() => {});
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled(this.#stdio),
-      new Promise((resolve) => timer = setTimeout(resolve, STDIO_GRACE_MS)),
-    ]);
-    clearTimeout(timer);
-    for (const f of this.#files) {
-      try {
-        f.close();
-      } catch { /* closed by its stream */ }
-    }
-  }
-
-  async #collectOutput(): Promise<void> {
-    const output = this.#layout.output;
-    this.#log("Collecting output");
-    for (const rel of this.#mounts?.secretPaths ?? []) {
-      const path = join(output, rel);
-      try {
-        const info = await Deno.lstat(path);
-        if ((info.isFile && info.size === 0) || info.isDirectory) await Deno.remove(path);
-      } catch { /* not there, or not empty: the container put something there itself */ }
-    }
-    const owner = this.#env.owner ?? { uid: Deno.uid() ?? 0, gid: Deno.gid() ?? 0 };
-    const fixed = await fixOwnership(output, owner);
-    if (fixed.changed > 0) {
-      this.#log(`Gave ${fixed.changed} output entries to uid ${owner.uid} gid ${owner.gid}`);
-    }
-    for (const path of fixed.removedDevices) this.#log(`Removed device node ${path} from the output`);
-    for (const path of fixed.skippedLinked) {
-      this.#log(`Left ${path} as it is: it has hard links outside the output`);
-    }
-    if (fixed.failed.length > 0) {
-      this.#log(
-        `Cannot fix ownership of ${fixed.failed.length} output entries, first: ${fixed.failed[0]}`,
-      );
-    }
-    const manifest = await buildOutputManifest(output, this.#job.uuid);
-    await writeOutputManifest(this.#layout.outputManifest, manifest);
-    this.#log(`Output: ${manifest.files} files, ${manifest.bytes} bytes (listed in output.json)`);
-  }
-}
-
-/** True when an error means the node cannot run containers. */
-function isBrokenNode(err: unknown): boolean {
-  if (err instanceof EngineError) return err.brokenNode;
-  return looksLikeBrokenNode(errorLine(err));
 }

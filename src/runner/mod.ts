@@ -8,7 +8,8 @@
  */
 export { ENGINE_CHOICES, type EngineChoice, type NetworkingChoice, type RunOptions } from "./options.ts";
 export { planRun, type RunPlan } from "./plan.ts";
-export { containerName, type RunEnvironment, runJob } from "./lifecycle.ts";
+export { type RunEnvironment, runJob } from "./lifecycle.ts";
+export { containerName } from "./container_spec.ts";
 export {
   cancelExitCode,
   Cancellation,
@@ -22,4 +23,5 @@ export { type ExecutorFactories, type SelectedEngine, selectEngine } from "./eng
 export { REAL_FACTORIES } from "./factories.ts";
 export { type JobState, type StateRecord } from "./state.ts";
 export { type OutputEntry, type OutputManifest } from "./output_manifest.ts";
+export { BUDGET, type Budget } from "./budget.ts";
 export { checkWorkDir, type WorkDirLayout, workDirLayout } from "./work_dir.ts";

@@ -69,6 +69,8 @@ export interface PrepareMountsContext {
   log: (message: string) => void;
   /** Candidate CA bundles for `API` jobs, first existing wins. @default {@link CA_BUNDLES} */
   caBundles?: readonly string[];
+  /** Stops the collection copies between files (the run was cancelled). */
+  signal?: AbortSignal;
 }
 
 /** Where `API` jobs get their CA certificates from, in order (as crunch-run). */
@@ -165,7 +167,7 @@ export async function prepareMounts(job: Job, ctx: PrepareMountsContext): Promis
           await Deno.chmod(host, TMP_MODE);
         } else {
           ctx.log(`Copying collection ${describeCollection(m)} to ${key}`);
-          await copyTree(source, host);
+          await copyTree(source, host, ctx.signal);
           if (!m.writable) binds[key] = { hostPath: source, readOnly: true };
         }
       }
@@ -249,8 +251,10 @@ async function mkdirsUnder(base: string, dir: string): Promise<void> {
  * Copies a file or directory tree from `src` to `dst` without following symlinks (a link is copied as a link):
  * directories get mode 0777 + setgid, files their mode plus 0666, as crunch-run stages writable copies.
  * `dst` may exist as an empty directory (the output directory itself).
+ * @throws the signal's reason when `signal` fires (checked before each entry).
  */
-export async function copyTree(src: string, dst: string): Promise<void> {
+export async function copyTree(src: string, dst: string, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
   const info = await Deno.lstat(src);
   if (info.isSymlink) {
     await Deno.symlink(await Deno.readLink(src), dst);
@@ -264,7 +268,7 @@ export async function copyTree(src: string, dst: string): Promise<void> {
       if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
     }
     await Deno.chmod(dst, TMP_MODE);
-    for await (const e of Deno.readDir(src)) await copyTree(join(src, e.name), join(dst, e.name));
+    for await (const e of Deno.readDir(src)) await copyTree(join(src, e.name), join(dst, e.name), signal);
   } else {
     throw new Error(`Cannot copy "${src}": not a regular file, directory or symlink`);
   }

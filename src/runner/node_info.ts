@@ -5,26 +5,22 @@
  *
  * Deno's sandbox refuses every read below `/proc` unless all permissions are granted, so the CPU and memory
  * sections come from Deno's system APIs (`node:os` `cpus()`, `Deno.systemMemoryInfo()`) rather than from
- * `/proc/cpuinfo` and `/proc/meminfo`.
+ * `/proc/cpuinfo` and `/proc/meminfo`. `uname` and `df` each have a time limit (a hung NFS mount makes `df`
+ * hang).
  * @module
  */
 
 import { cpus } from "node:os";
 import { errorLine } from "../errors.ts";
-
-const decoder = new TextDecoder();
+import { BUDGET } from "./budget.ts";
+import { describeFailure, runBounded } from "./subprocess.ts";
 
 async function command(cmd: string, args: string[]): Promise<string> {
-  try {
-    const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
-      .output();
-    const text = decoder.decode(out.stdout) + decoder.decode(out.stderr);
-    return out.success
-      ? text
-      : `${text}While running command ${JSON.stringify([cmd, ...args].join(" "))}: exit status ${out.code}\n`;
-  } catch (err) {
-    return `While running command ${JSON.stringify([cmd, ...args].join(" "))}: ${errorLine(err)}\n`;
-  }
+  const result = await runBounded(cmd, args, BUDGET.subprocessMs);
+  const failure = describeFailure(result, BUDGET.subprocessMs);
+  return failure === null
+    ? result.text
+    : `${result.text}While running command ${JSON.stringify([cmd, ...args].join(" "))}: ${failure}\n`;
 }
 
 function cpuText(): Promise<string> {

@@ -4,19 +4,9 @@
  * @module
  */
 
-import type { EngineName } from "../executor/types.ts";
+import type { EngineChoice } from "../executor/types.ts";
 
-/** `--runtime-engine`: a named engine, or `auto` (Docker, else Podman, else Apptainer, else Singularity). */
-export type EngineChoice = EngineName | "auto";
-
-/** Every engine choice `--runtime-engine` accepts, in the order `berth run --help` lists them. */
-export const ENGINE_CHOICES: readonly EngineChoice[] = [
-  "auto",
-  "docker",
-  "podman",
-  "singularity",
-  "apptainer",
-];
+export { ENGINE_CHOICES, type EngineChoice } from "../executor/types.ts";
 
 /** `--container-enable-networking`: `always` turns networking on; `default` only when `API` asks for it. */
 export type NetworkingChoice = "default" | "always";

@@ -36,20 +36,37 @@ export interface OwnershipReport {
   removedDevices: string[];
   /** Files left alone because they have hard links outside the tree. */
   skippedLinked: string[];
+  /** False when the walk was cut short by its signal (the entries not reached were left as they were). */
+  complete: boolean;
 }
 
 /**
  * Gives every file and directory below `root` (and `root` itself) to `owner`, and adds owner read/write
- * (files) or read/write/search (directories) permission.
+ * (files) or read/write/search (directories) permission. Stops early, with `complete: false`, when `signal`
+ * fires.
  */
-export async function fixOwnership(root: string, owner: Owner): Promise<OwnershipReport> {
-  const report: OwnershipReport = { changed: 0, failed: [], removedDevices: [], skippedLinked: [] };
+export async function fixOwnership(
+  root: string,
+  owner: Owner,
+  signal?: AbortSignal,
+): Promise<OwnershipReport> {
+  const report: OwnershipReport = {
+    changed: 0,
+    failed: [],
+    removedDevices: [],
+    skippedLinked: [],
+    complete: true,
+  };
   const linked = new Map<string, { path: string; info: Deno.FileInfo; seen: number }>();
   const rootInfo = await Deno.lstat(root);
   if (!rootInfo.isDirectory) return report;
   await fixEntry(root, rootInfo, owner, report);
   const dirs = [root];
   while (dirs.length > 0) {
+    if (signal?.aborted) {
+      report.complete = false;
+      return report;
+    }
     const dir = dirs.pop()!;
     let names: string[];
     try {
@@ -60,6 +77,10 @@ export async function fixOwnership(root: string, owner: Owner): Promise<Ownershi
       continue;
     }
     for (const name of names) {
+      if (signal?.aborted) {
+        report.complete = false;
+        return report;
+      }
       const path = join(dir, name);
       let info: Deno.FileInfo;
       try {

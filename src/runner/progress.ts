@@ -6,6 +6,7 @@
  */
 
 import type { ImageProgress, LogFn } from "../executor/types.ts";
+import { formatBytes } from "../report/mod.ts";
 
 /** How often a batch log gets a progress line, at most. */
 export const BATCH_INTERVAL_MS = 10_000;
@@ -30,19 +31,6 @@ export interface ProgressReporter {
   update(p: ImageProgress): void;
   /** Ends the display (a terminal line gets its newline). */
   finish(): void;
-}
-
-/** `12.3 MiB` style sizes. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
 }
 
 /** `Loading image: 12.3 MiB of 45.6 MiB (27%)`. */

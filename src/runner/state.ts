@@ -6,6 +6,7 @@
 
 import { VERSION } from "../version.ts";
 import { writeFileAtomic } from "./atomic_write.ts";
+import type { PhaseTimings } from "./steps.ts";
 
 /**
  * The states of a job, as in an Arvados container record.
@@ -37,6 +38,11 @@ export interface StateRecord {
   error: string | null;
   /** berth's version. */
   berth_version: string;
+  /**
+   * Milliseconds spent in each phase that ran (`engine`, `mounts`, `image`, `create`, `start`, `first_output`,
+   * `wait`, `stop`, `output`, `manifest`, …; see `steps.ts`), filled in by the final record.
+   */
+  phases: PhaseTimings;
 }
 
 /** A record for a run that starts now. */
@@ -51,10 +57,39 @@ export function initialState(uuid: string, startedAt: Date): StateRecord {
     finished_at: null,
     error: null,
     berth_version: VERSION,
+    phases: {},
   };
 }
 
 /** Writes the record to `path` atomically (temp file + rename), as indented JSON with a final newline. */
 export async function writeState(path: string, record: StateRecord): Promise<void> {
   await writeFileAtomic(path, JSON.stringify(record, null, 2) + "\n");
+}
+
+/**
+ * Bytes held back in the work dir while the job runs: enough for the final `state.json` (written atomically, so
+ * twice its size for a moment) and the last lines of `crunch-run.txt`, with room to spare.
+ */
+export const RESERVE_BYTES = 256 * 1024;
+
+/**
+ * Holds {@link RESERVE_BYTES} of the work dir's file system in a file at `path`, so that a job that fills the
+ * disk cannot keep berth from writing its final record. The bytes are random, so that a compressing file system
+ * really allocates them.
+ * @throws the file system's error when the space is not there.
+ */
+export async function reserveSpace(path: string): Promise<void> {
+  const data = new Uint8Array(RESERVE_BYTES);
+  for (let off = 0; off < data.length; off += 65536) crypto.getRandomValues(data.subarray(off, off + 65536));
+  try {
+    await Deno.writeFile(path, data, { createNew: true, mode: 0o600 });
+  } catch (err) {
+    await Deno.remove(path).catch(() => {});
+    throw err;
+  }
+}
+
+/** Gives the reserved space back (removes the file); never throws. */
+export async function releaseSpace(path: string): Promise<void> {
+  await Deno.remove(path).catch(() => {});
 }

@@ -12,6 +12,7 @@
  *   output/               the host directory behind `output_path`
  *   output.json           manifest of output/ (path, size, sha256, mode), written after the container exits
  *   state.json            the state record, replaced atomically
+ *   .berth-reserve        space held back while the job runs, so the final record fits on a full disk
  * ```
  *
  * A work dir is written once: berth refuses one that exists and is not empty, so the records of two runs are
@@ -45,6 +46,8 @@ export interface WorkDirLayout {
   outputManifest: string;
   /** `state.json`. */
   state: string;
+  /** `.berth-reserve`: space held back for the final record (removed before it is written). */
+  reserve: string;
 }
 
 /** The layout of the work dir at `root` (an absolute path). Touches nothing. */
@@ -61,6 +64,7 @@ export function workDirLayout(root: string): WorkDirLayout {
     output: join(root, "output"),
     outputManifest: join(root, "output.json"),
     state: join(root, "state.json"),
+    reserve: join(root, ".berth-reserve"),
   };
 }
 

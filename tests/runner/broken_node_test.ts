@@ -33,7 +33,7 @@ Deno.test("reportBrokenNode() runs the hook instead, with its output in the log"
   });
 });
 
-Deno.test("reportBrokenNode() logs a failing or missing hook and does not throw", async () => {
+Deno.test("reportBrokenNode() logs a failing hook and does not throw", async () => {
   const lines: string[] = [];
   // The Singularity fixture without arguments fails with a FATAL line and status 255.
   await reportBrokenNode(err, {
@@ -43,13 +43,38 @@ Deno.test("reportBrokenNode() logs a failing or missing hook and does not throw"
   });
   assertMatch(lines.join("\n"), /FATAL/);
   assertMatch(lines.at(-1)!, /^Error running broken node hook: exit status 255$/);
-  const missing: string[] = [];
-  await reportBrokenNode(err, {
-    hook: "/nonexistent/hook",
-    markerPath: "/nonexistent/m",
-    log: (m) => missing.push(m),
+  assertEquals(
+    lines.some((l) => l.startsWith("Writing ")),
+    false,
+    "a hook that ran is not replaced by the marker",
+  );
+});
+
+Deno.test("reportBrokenNode() writes the marker when the hook cannot be started, so the node is still marked", async () => {
+  await withTempDir(async (dir) => {
+    const missing: string[] = [];
+    await reportBrokenNode(err, {
+      hook: "/nonexistent/hook",
+      markerPath: `${dir}/berth-broken`,
+      log: (m) => missing.push(m),
+    });
+    assertMatch(missing[2], /^Error running broken node hook: /);
+    assertEquals(missing[3], `Writing ${dir}/berth-broken to mark node as broken`);
+    assertMatch(await Deno.readTextFile(`${dir}/berth-broken`), /Cannot connect to the Docker daemon/);
   });
-  assertMatch(missing.at(-1)!, /^Error running broken node hook: /);
+});
+
+Deno.test("reportBrokenNode() kills a hook that runs past its limit", async () => {
+  await withTempDir(async (dir) => {
+    const lines: string[] = [];
+    await reportBrokenNode(err, {
+      hook: FIXTURE_BIN.singularity,
+      markerPath: `${dir}/berth-broken`,
+      log: (m) => lines.push(m),
+      hookTimeoutMs: 0,
+    });
+    assertEquals(lines.at(-1), "Error running broken node hook: killed after 0 s");
+  });
 });
 
 Deno.test("looksLikeBrokenNode() matches a full disk as Deno reports it", () => {

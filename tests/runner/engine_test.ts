@@ -36,7 +36,7 @@ Deno.test("selectEngine() with auto falls back to Apptainer when Docker and Podm
     );
     try {
       assertEquals(selected.engine, "apptainer");
-      assertMatch(await selected.executor.runtime(), /^apptainer-fixture version/);
+      assertMatch(await selected.executor.runtime(), /^apptainer(-fixture)? version/);
       assertMatch(logged.join("\n"), /no Docker or Podman socket answered, using apptainer/);
     } finally {
       await selected.executor.close();

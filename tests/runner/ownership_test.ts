@@ -93,7 +93,7 @@ Deno.test({
       await Deno.writeTextFile(`${root}/d/f`, "x");
       await Deno.chmod(`${root}/d/f`, 0o644);
       const report = await fixOwnership(root, { uid: Deno.uid()!, gid: Deno.gid()! });
-      assertEquals(report, { changed: 0, failed: [], removedDevices: [], skippedLinked: [] });
+      assertEquals(report, { changed: 0, failed: [], removedDevices: [], skippedLinked: [], complete: true });
     });
   },
 });

@@ -1,5 +1,6 @@
 import { assertEquals } from "../helpers/assert.ts";
-import { createProgressReporter, formatBytes, progressText } from "../../src/runner/progress.ts";
+import { createProgressReporter, progressText } from "../../src/runner/progress.ts";
+import { formatBytes } from "../../src/report/mod.ts";
 
 Deno.test("createProgressReporter() logs at most one batch line every 10 s", () => {
   let now = 0;

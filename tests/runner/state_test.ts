@@ -1,5 +1,11 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { initialState, writeState } from "../../src/runner/state.ts";
+import {
+  initialState,
+  releaseSpace,
+  RESERVE_BYTES,
+  reserveSpace,
+  writeState,
+} from "../../src/runner/state.ts";
 import { VERSION } from "../../src/version.ts";
 
 Deno.test("writeState() replaces state.json atomically and leaves no temp file", async () => {
@@ -18,6 +24,7 @@ Deno.test("writeState() replaces state.json atomically and leaves no temp file",
       finished_at: null,
       error: null,
       berth_version: VERSION,
+      phases: {},
     });
     const before = await Deno.stat(path);
     await writeState(path, { ...record, state: "Complete", exit_code: 3, exit_status: 3 });
@@ -27,6 +34,19 @@ Deno.test("writeState() replaces state.json atomically and leaves no temp file",
     const names = [];
     for await (const e of Deno.readDir(dir)) names.push(e.name);
     assertEquals(names, ["state.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("reserveSpace() holds space in a file, releaseSpace() gives it back", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await reserveSpace(`${dir}/.reserve`);
+    assertEquals((await Deno.stat(`${dir}/.reserve`)).size, RESERVE_BYTES);
+    await releaseSpace(`${dir}/.reserve`);
+    await releaseSpace(`${dir}/.reserve`);
+    assertEquals(await Deno.stat(`${dir}/.reserve`).then(() => true, () => false), false);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
