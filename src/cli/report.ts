@@ -10,7 +10,8 @@ import { type Command, parseCommandArgs } from "./command.ts";
 const HELP = `Usage: berth report WORKDIR [--chart PATH | --no-chart] [--json]
 
 Summarizes the job whose work dir is WORKDIR (finished or still running): state, exit code, times, engine,
-image, peak memory against the RAM limit, CPU use, output size. Also writes a self-contained SVG chart of CPU
+image, peak memory against the RAM limit, CPU use, output size, and how long each phase of the run took
+(engine negotiation, mounts, image, create, start, first output byte, wait, stop, output collection, manifest). Also writes a self-contained SVG chart of CPU
 and memory use over time, from logs/crunchstat.txt, to logs/crunchstat.svg (open it in any web browser).
 
 Options:

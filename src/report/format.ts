@@ -27,6 +27,16 @@ export function formatDuration(ms: number): string {
   return h > 0 ? `${h}h${String(m).padStart(2, "0")}m${sec}s` : `${m}m${sec}s`;
 }
 
+/** A phase's duration: `850 ms`, `1.23 s`. */
+export function formatPhaseMs(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** The phase timings on one line, in the order they ran: `engine 12 ms, image 1.23 s, …`. */
+export function formatPhases(phases: Record<string, number>): string {
+  return Object.entries(phases).map(([k, v]) => `${k.replace(/_/g, " ")} ${formatPhaseMs(v)}`).join(", ");
+}
+
 /** The report as lines of text. */
 export function formatReport(r: RunReport, chartPath: string | null): string[] {
   const rows: [string, string][] = [];
@@ -35,6 +45,7 @@ export function formatReport(r: RunReport, chartPath: string | null): string[] {
   add("work dir", r.workDir);
   add("state", r.state);
   add("exit code", r.exitCode === null ? null : String(r.exitCode));
+  if (r.exitStatus !== null && r.exitStatus !== r.exitCode) add("berth exit", String(r.exitStatus));
   if (r.error) add("error", r.error);
   add("started", r.startedAt);
   add("finished", r.finishedAt ?? (r.state === "Running" ? "(still running)" : null));
@@ -68,8 +79,11 @@ export function formatReport(r: RunReport, chartPath: string | null): string[] {
     "output",
     r.outputFiles === null
       ? null
-      : `${r.outputFiles} file${r.outputFiles === 1 ? "" : "s"}, ${formatBytes(r.outputBytes ?? 0)}`,
+      : `${r.outputFiles} file${r.outputFiles === 1 ? "" : "s"}, ${formatBytes(r.outputBytes ?? 0)}${
+        r.outputComplete === false ? " (output.json incomplete: its walk was cut short)" : ""
+      }`,
   );
+  if (r.phases) add("phases", formatPhases(r.phases));
   add("samples", `${r.series.mem.length} memory, ${r.series.cpu.length} cpu (logs/crunchstat.txt)`);
   if (chartPath) add("chart", chartPath);
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;

@@ -49,6 +49,10 @@ export interface RunReport {
   outputFiles: number | null;
   /** Bytes of the regular files in the output. */
   outputBytes: number | null;
+  /** False when `output.json` says its walk was cut short; null when it does not say. */
+  outputComplete: boolean | null;
+  /** Milliseconds per phase from `state.json` (`engine`, `image`, `create`, …, in the order they ran); null if none. */
+  phases: Record<string, number> | null;
   /** The samples from `crunchstat.txt`. */
   series: StatsSeries;
 }
@@ -123,15 +127,28 @@ export async function readRunReport(workDir: string, now: Date = new Date()): Pr
     cpus: cpuLine ? Number(cpuLine[3]) : lastCpu?.cpus ?? null,
     outputFiles: output?.files ?? null,
     outputBytes: output?.bytes ?? null,
+    outputComplete: output?.complete ?? null,
+    phases: phasesOf(state.phases),
     series,
   };
 }
 
+/** The phase timings of a state record: a map of non-negative numbers, or null. */
+function phasesOf(value: unknown): Record<string, number> | null {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return null;
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(value)) if (num(v) !== null && (v as number) >= 0) out[k] = v as number;
+  return Object.keys(out).length > 0 ? out : null;
+}
+
 /** Files and bytes of the output: from `output.json`, else by walking `output/` (never following symlinks). */
-async function outputTotals(workDir: string): Promise<{ files: number; bytes: number } | null> {
+async function outputTotals(
+  workDir: string,
+): Promise<{ files: number; bytes: number; complete: boolean | null } | null> {
   const manifest = await readJson(join(workDir, "output.json"));
   if (manifest && typeof manifest.files === "number" && typeof manifest.bytes === "number") {
-    return { files: manifest.files, bytes: manifest.bytes };
+    const complete = typeof manifest.complete === "boolean" ? manifest.complete : null;
+    return { files: manifest.files, bytes: manifest.bytes, complete };
   }
   const root = join(workDir, "output");
   let files = 0;
@@ -151,5 +168,5 @@ async function outputTotals(workDir: string): Promise<{ files: number; bytes: nu
   } catch {
     return null;
   }
-  return { files, bytes };
+  return { files, bytes, complete: null };
 }

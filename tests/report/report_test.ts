@@ -211,6 +211,35 @@ Deno.test("berth report prints the summary and writes the chart next to crunchst
   });
 });
 
+Deno.test("readRunReport() shows the phase timings, berth's own exit status and an incomplete manifest", async () => {
+  await withWorkDir(async (dir) => {
+    await finishedWorkDir(dir);
+    const state = JSON.parse(await Deno.readTextFile(join(dir, "state.json")));
+    await Deno.writeTextFile(
+      join(dir, "state.json"),
+      JSON.stringify({
+        ...state,
+        exit_code: 75,
+        exit_status: 1,
+        phases: { engine: 12, image: 1234, create: 45, first_output: 300, wait: 61_000, bogus: "x" },
+      }),
+    );
+    await Deno.writeTextFile(
+      join(dir, "output.json"),
+      JSON.stringify({ uuid: UUID, entries: [], files: 2, bytes: 1536, complete: false }),
+    );
+    const r = await readRunReport(dir);
+    assertEquals(r.phases, { engine: 12, image: 1234, create: 45, first_output: 300, wait: 61_000 });
+    const lines = formatReport(r, null);
+    assertEquals(lines.find((l) => l.startsWith("berth exit:")), "berth exit: 1");
+    assertEquals(
+      lines.find((l) => l.startsWith("phases:")),
+      "phases:     engine 12 ms, image 1.23 s, create 45 ms, first output 300 ms, wait 61.00 s",
+    );
+    assertStringIncludes(lines.find((l) => l.startsWith("output:"))!, "(output.json incomplete");
+  });
+});
+
 Deno.test("berth report refuses a directory that is not a berth work dir with exit 2", async () => {
   await withWorkDir(async (dir) => {
     const res = await runBerth(["report", dir]);
