@@ -64,9 +64,12 @@ Options:
                                row mean the engine is unresponsive (default 120)
   -h, --help                   show this help
 
-Exit status: the container's exit code when it ran to its exit (state Complete); 2 for a usage or job-file
-error (nothing was created); 124 when max_run_time stopped it; 143, 130, 131 when cancelled by SIGTERM,
-SIGINT, SIGQUIT; 75 when the node looks broken (state Queued: requeue the job); 125 for any other failure.
+Exit status: the container's exit code when it ran to its exit (state Complete), except that an exit code
+berth reserves for itself (2, 75, 124, 125, 130, 131, 143) becomes 1, the real code staying in state.json;
+2 for a usage or job-file error, or a socket, program or hook named that cannot be used (nothing was
+created); 124 when max_run_time stopped it; 143, 130, 131 when cancelled by SIGTERM, SIGINT, SIGQUIT
+(berth exits within 25 s); 75 for a fault of this node: its engine unreachable or unresponsive, its tmp dir
+full (state Queued: requeue the job elsewhere); 125 for any other failure, a full work dir included.
 SIGUSR1 and SIGUSR2 are ignored.`;
 
 const OPTIONS = {
@@ -193,7 +196,8 @@ export const runCommand: Command = {
         workDir: parsed.workDir || resolve(cwd, job.job.uuid),
         runtimeDir: await chooseRuntimeDir(parsed.runtimeDir),
       };
-      const plan = await planRun(job, options);
+      const hostEnv = hostEnvSnapshot();
+      const plan = await planRun(job, options, hostEnv);
       if (parsed.detach) {
         // Checked above like any run (a bad job exits 2 here); the background berth does the work.
         const detached = await detachRun({
@@ -207,7 +211,7 @@ export const runCommand: Command = {
       return await runJob(plan, {
         factories: REAL_FACTORIES,
         cancellation,
-        hostEnv: hostEnvSnapshot(),
+        hostEnv,
         stderr: Deno.stderr,
         stderrIsTerminal: Deno.stderr.isTerminal(),
       });

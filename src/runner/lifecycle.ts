@@ -277,7 +277,17 @@ class JobRun {
       this.#executor = selected.executor;
       const executor = selected.executor;
       await this.#lock?.update({ engine: selected.engine });
-      const runtime = await steps.run("engine", () => executor.runtime(), {
+      const runtime = await steps.run("engine", async () => {
+        try {
+          return await executor.runtime();
+        } catch (err) {
+          // The engine berth was told to use (or found) cannot even say what it is: a fault of this node.
+          if (err instanceof EngineError && !err.brokenNode) {
+            throw new EngineError(errorLine(err), { cause: err, brokenNode: true });
+          }
+          throw err;
+        }
+      }, {
         deadlineMs: budget.engineMs,
         timeoutError: unresponsive("reading the engine's version"),
       });

@@ -10,6 +10,7 @@ import type { ParsedJob } from "../job/mod.ts";
 import { resolveImageTarball } from "./image.ts";
 import { type MountSources, resolveMountSources } from "./mount_sources.ts";
 import type { RunOptions } from "./options.ts";
+import { checkNamedTargets } from "./preflight.ts";
 import { checkWorkDir } from "./work_dir.ts";
 
 /** A job checked against this node, ready to run. */
@@ -27,12 +28,20 @@ export interface RunPlan {
 }
 
 /**
- * Checks the work dir, the mounts' host sources, and the image tarball's presence and manifest.
- * @throws {UsageError} for a work dir that is not new or empty; {@link JobFileError} for a mount source or
- *   image the node does not have or may not hand out.
+ * Checks the work dir, the engine and hook the user named, the mounts' host sources, and the image tarball's
+ * presence and manifest.
+ * @param hostEnv berth's host environment snapshot (`DOCKER_HOST`, `CONTAINER_HOST`).
+ * @throws {UsageError} for a work dir that is not new or empty, or a named socket, program or hook that cannot be
+ *   used (see `preflight.ts`); {@link JobFileError} for a mount source or image the node does not have or may not
+ *   hand out.
  */
-export async function planRun(parsed: ParsedJob, options: RunOptions): Promise<RunPlan> {
+export async function planRun(
+  parsed: ParsedJob,
+  options: RunOptions,
+  hostEnv: Record<string, string>,
+): Promise<RunPlan> {
   await checkWorkDir(options.workDir);
+  await checkNamedTargets(options, hostEnv);
   const sources = await resolveMountSources(parsed.job, parsed.path, options.keepMount, options.allowBind);
   const imageTarball = await resolveImageTarball(parsed.job.container_image, parsed.path, options.keepMount);
   let manifest: ImageManifest;

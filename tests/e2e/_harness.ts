@@ -87,10 +87,32 @@ export function extraNet(path: string): Record<string, string> {
   return { BERTH_EXTRA_NET: inherited ? `${inherited},unix:${path}` : `unix:${path}` };
 }
 
-/** `BERTH_EXTRA_RUN` for berth: what the test run has, plus the program `path`. */
-export function extraRun(path: string): Record<string, string> {
+/** `BERTH_EXTRA_RUN` for berth: what the test run has, plus the programs `paths`. */
+export function extraRun(...paths: string[]): Record<string, string> {
   const inherited = Deno.env.get("BERTH_EXTRA_RUN");
-  return { BERTH_EXTRA_RUN: inherited ? `${inherited},${path}` : path };
+  return { BERTH_EXTRA_RUN: [...(inherited ? [inherited] : []), ...paths].join(",") };
+}
+
+/**
+ * A unix socket file at `path` that nothing listens on (connections are refused), as an engine that died
+ * leaves its socket behind. Deno removes a socket it bound when the listener closes, so a hard link keeps one;
+ * a short `deno eval` does it, since the test process may not bind sockets itself.
+ */
+export async function deadSocket(path: string): Promise<string> {
+  const live = JSON.stringify(`${path}.live`);
+  const code = `const l = Deno.listen({ transport: "unix", path: ${live} }); ` +
+    `Deno.linkSync(${live}, ${JSON.stringify(path)}); l.close();`;
+  const out = await new Deno.Command(Deno.execPath(), { args: ["eval", "--quiet", code], stdin: "null" })
+    .output();
+  assert(out.success, `cannot make a dead socket: ${new TextDecoder().decode(out.stderr)}`);
+  return path;
+}
+
+/** An engine program at `path` that exists but fails at everything, as a broken installation does. */
+export async function brokenEngineProgram(path: string): Promise<string> {
+  await Deno.writeTextFile(path, '#!/bin/sh\necho "FATAL: this installation is broken" >&2\nexit 255\n');
+  await Deno.chmod(path, 0o755);
+  return path;
 }
 
 /** The result of a finished berth process. */

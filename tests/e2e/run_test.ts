@@ -11,6 +11,8 @@ import {
   assertFinalState,
   assertSecretsAbsent,
   assertTimestamped,
+  brokenEngineProgram,
+  deadSocket,
   ENGINES,
   extraNet,
   extraRun,
@@ -245,6 +247,24 @@ for (const engine of ENGINES) {
     });
   });
 
+  test("a container exiting with a reserved code (75): Complete, berth exits 1, the code in state.json", async () => {
+    await withWorkspace(engine, "reserved", async (ws) => {
+      await ws.writeJob({
+        container_image: busybox.path,
+        command: ["sh", "-c", "echo tempfail; exit 75"],
+        mounts: { "/out": { kind: "tmp" } },
+      });
+      const r = await runBerthE2e(ws.args());
+      assertEquals(r.code, 1, r.stderr);
+      const log = await assertFinalState(ws, "Complete", 1);
+      assertEquals((await ws.state()).exit_code, 75);
+      assert(log.some((l) => l.startsWith("Container exit code 75 is one of berth's own exit statuses")));
+      assert(log.some((l) => /^Phase wait: \d+\.\d{3} s$/.test(l)), log.join("\n"));
+      assertEquals(await Deno.stat(join(ws.rt, "berth-broken")).then(() => true, () => false), false);
+      await ws.assertNoLeftovers();
+    });
+  });
+
   test("max_run_time stops the container: Cancelled, exit 124, partial output kept", async () => {
     await withWorkspace(engine, "timeout", async (ws) => {
       await ws.writeJob({
@@ -324,10 +344,15 @@ for (const engine of ENGINES) {
     });
   });
 
-  const unreachable = (ws: { root: string }): { args: string[]; env: Record<string, string> } =>
-    engine.socket
-      ? { args: ["--docker-socket", join(ws.root, "dead.sock")], env: extraNet(join(ws.root, "dead.sock")) }
-      : { args: ["--singularity-binary", join(ws.root, "no-such-singularity")], env: {} };
+  /** An engine that is there but does not work: a socket nobody listens on, a program that fails. */
+  const unreachable = async (ws: { root: string }) => {
+    if (engine.socket) {
+      const socket = await deadSocket(join(ws.root, "dead.sock"));
+      return { args: ["--docker-socket", socket], net: extraNet(socket), programs: [] as string[] };
+    }
+    const program = await brokenEngineProgram(join(ws.root, "singularity"));
+    return { args: ["--singularity-binary", program], net: {}, programs: [program] };
+  };
 
   test("an unreachable engine: Queued, exit 75, the broken-node marker written", async () => {
     await withWorkspace(engine, "broken", async (ws) => {
@@ -336,8 +361,8 @@ for (const engine of ENGINES) {
         command: ["true"],
         mounts: { "/out": { kind: "tmp" } },
       });
-      const bad = unreachable(ws);
-      const r = await runBerthE2e(ws.args(bad.args), bad.env);
+      const bad = await unreachable(ws);
+      const r = await runBerthE2e(ws.args(bad.args), { ...bad.net, ...extraRun(...bad.programs) });
       assertEquals(r.code, 75, r.stderr);
       const log = await assertFinalState(ws, "Queued", 75);
       assert(
@@ -364,10 +389,10 @@ for (const engine of ENGINES) {
         `#!/bin/sh\necho "killme from hook"\ntouch ${join(ws.root, "hook-ran")}\n`,
       );
       await Deno.chmod(hook, 0o755);
-      const bad = unreachable(ws);
+      const bad = await unreachable(ws);
       const r = await runBerthE2e(ws.args([...bad.args, "--broken-node-hook", hook]), {
-        ...bad.env,
-        ...extraRun(hook),
+        ...bad.net,
+        ...extraRun(...bad.programs, hook),
       });
       assertEquals(r.code, 75, r.stderr);
       const log = await assertFinalState(ws, "Queued", 75);

@@ -7,6 +7,7 @@ import { assert, assertEquals, assertMatch, assertNotMatch } from "../helpers/as
 import { testImage } from "../images/mod.ts";
 import {
   assertFinalState,
+  deadSocket,
   ENGINES,
   extraNet,
   runBerthE2e,
@@ -130,6 +131,80 @@ Deno.test("berth run refuses a work dir that holds an earlier run, and leaves it
   });
 });
 
+/** A job that would run, for the refusals that come from the options or the environment. */
+async function validJob(ws: Workspace): Promise<void> {
+  await ws.writeJob({
+    container_image: busybox.path,
+    command: ["true"],
+    mounts: { "/out": { kind: "tmp" } },
+  });
+}
+
+const NAMED_TARGET_REFUSALS: Array<
+  [string, (ws: Workspace) => Promise<{ args: string[]; env: Record<string, string> }>, RegExp]
+> = [
+  [
+    "a DOCKER_HOST that is not a unix socket",
+    () =>
+      Promise.resolve({ args: ["--runtime-engine", "docker"], env: { DOCKER_HOST: "tcp://127.0.0.1:2375" } }),
+    /^berth: Cannot use DOCKER_HOST="tcp:\/\/127\.0\.0\.1:2375": berth speaks to the engine only on a unix socket/,
+  ],
+  [
+    "a --docker-socket that does not exist",
+    (ws) => {
+      const path = join(ws.root, "no-such.sock");
+      return Promise.resolve({
+        args: ["--runtime-engine", "docker", "--docker-socket", path],
+        env: extraNet(path),
+      });
+    },
+    /^berth: run: --docker-socket names ".*\/no-such\.sock", which does not exist\n$/,
+  ],
+  [
+    "a --docker-socket that is not a socket",
+    async (ws) => {
+      const path = join(ws.root, "plain-file");
+      await Deno.writeTextFile(path, "");
+      return { args: ["--runtime-engine", "podman", "--docker-socket", path], env: extraNet(path) };
+    },
+    /^berth: run: --docker-socket names ".*\/plain-file", which is not a unix socket\n$/,
+  ],
+  [
+    "a --singularity-binary path that does not exist",
+    (ws) =>
+      Promise.resolve({
+        args: ["--runtime-engine", "singularity", "--singularity-binary", join(ws.root, "no-singularity")],
+        env: {},
+      }),
+    /^berth: run: --singularity-binary ".*\/no-singularity" does not exist\n$/,
+  ],
+  [
+    "a --broken-node-hook the permission profile does not allow",
+    async (ws) => {
+      const hook = join(ws.root, "hook.sh");
+      await Deno.writeTextFile(hook, "#!/bin/sh\ntrue\n");
+      await Deno.chmod(hook, 0o755);
+      return { args: ["--runtime-engine", "docker", "--broken-node-hook", hook], env: {} };
+    },
+    /^berth: run: --broken-node-hook ".*\/hook\.sh" is not allowed by berth's permission profile: set BERTH_BROKEN_NODE_HOOK/,
+  ],
+];
+
+for (const [what, setup, message] of NAMED_TARGET_REFUSALS) {
+  Deno.test(`berth run refuses ${what}: the user's mistake, exit 2, nothing created, node not marked`, async () => {
+    await withWorkspace(null, "named", async (ws) => {
+      await validJob(ws);
+      const { args, env } = await setup(ws);
+      const r = await runBerthE2e(ws.args(args), env);
+      assertEquals(r.code, 2, r.stderr);
+      assertMatch(r.stderr, message);
+      assertEquals(r.stderr.split("\n").length, 2, "one line");
+      await assertNothingCreated(ws);
+      assertEquals(await Deno.stat(join(ws.rt, "berth-broken")).then(() => true, () => false), false);
+    });
+  });
+}
+
 const docker = ENGINES.find((e) => e.name === "docker")!;
 const podman = ENGINES.find((e) => e.name === "podman")!;
 
@@ -143,7 +218,7 @@ Deno.test({
         command: ["sh", "-c", "echo auto"],
         mounts: { "/out": { kind: "tmp" } },
       });
-      const dead = join(ws.root, "dead.sock");
+      const dead = await deadSocket(join(ws.root, "dead.sock"));
       const r = await runBerthE2e(
         ws.args(["--runtime-engine", "auto", "--docker-socket", dead]),
         extraNet(dead),
