@@ -12,6 +12,10 @@
  * does not settle in time (see `src/runner/budget.ts`): it then calls `close` while that call is still in flight,
  * and calls `close` again once the abandoned call settles, so a container created late is removed too.
  *
+ * Same job, same result (SEAMS decision 3): the runner resolves the image's defaults into the spec (command =
+ * image Entrypoint + job command, working directory, the whole environment, the user) and every executor applies
+ * the spec literally, adding nothing of the image's again.
+ *
  * @module
  */
 
@@ -26,18 +30,47 @@ export interface BindMount {
 /** GPU stack requested by the job; "" for none. */
 export type GpuStack = "" | "cuda" | "rocm";
 
+/** The user a container runs as. */
+export interface ContainerUser {
+  /** User id. */
+  uid: number;
+  /** Primary group id. */
+  gid: number;
+  /** Supplementary group ids. */
+  groups: number[];
+}
+
 /** Everything an executor needs to create one container. */
 export interface ContainerSpec {
   /** Deterministic container name derived from the job uuid (Docker name; Singularity ignores it). */
   name: string;
   /** Image ID as given by the tarball's manifest: `sha256:<hex of the config digest>`. */
   image: string;
-  /** argv of the process to run; never empty. */
+  /**
+   * argv of the process to run, never empty: the image's Entrypoint followed by the job's command, already
+   * resolved. An engine that would prepend the image's Entrypoint itself must be told not to.
+   */
   command: string[];
-  /** Working directory inside the container; "" keeps the image default. */
+  /** Working directory inside the container, never "": the job's `cwd`, else the image's, else `/`. */
   workingDir: string;
-  /** The container's whole environment (nothing of berth's own environment leaks in). */
+  /**
+   * The container's whole environment: the image's `Env` overlaid by the job's `environment` (nothing of
+   * berth's own environment leaks in, and the engine adds nothing of the image's again).
+   */
   env: Record<string, string>;
+  /**
+   * Who the container runs as; null for the image's user. The runner always sets it; absent (in tests that build
+   * a spec by hand) means null.
+   */
+  user?: ContainerUser | null;
+  /** Labels berth puts on the container besides its own management label. @default none */
+  labels?: Record<string, string>;
+  /**
+   * Re-checks, immediately before the container is created, that the bind mount sources are still what the
+   * runner checked (a path swapped for a symlink in between is refused). The executor calls it after any
+   * leftover removal and before anything is created; a rejection makes `create` reject with that error.
+   */
+  verifyHostPaths?: () => Promise<void>;
   /** Bind mounts keyed by absolute container path. */
   mounts: Record<string, BindMount>;
   /** CPU limit in cores; 0 for none. */

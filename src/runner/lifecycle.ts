@@ -38,7 +38,7 @@ import { startCrunchstat, startHoststat, type StatsHandle } from "../stats/mod.t
 import { reportBrokenNode } from "./broken_node.ts";
 import { BUDGET, type Budget } from "./budget.ts";
 import { type Cancellation, type CancelReason, describeCancel, SIGNAL_NAMES } from "./cancel.ts";
-import { buildContainerSpec } from "./container_spec.ts";
+import { buildContainerSpec, imageDefaults } from "./container_spec.ts";
 import { prepareCuda } from "./cuda.ts";
 import { type Clock, REAL_CLOCK, startDeadline } from "./deadline.ts";
 import { describeFull, type FullPlace, whereFull } from "./disk_full.ts";
@@ -339,7 +339,9 @@ class JobRun {
         options: opts,
         mounts: this.#mounts,
         imageId: manifest.id,
+        image: imageDefaults(manifest.config),
         stdio,
+        user: null,
       });
       this.#log(`Creating container ${JSON.stringify(spec.name)}`);
       await steps.run("create", () => executor.create(spec), {

@@ -109,8 +109,9 @@ export function defineConformanceSuite(
       name: uniqueName(label),
       image: image.id,
       command,
-      workingDir: "",
+      workingDir: "/",
       env: { PATH },
+      user: null,
       mounts: {},
       vcpus: 1,
       ram: 0,
@@ -227,6 +228,44 @@ export function defineConformanceSuite(
   Deno.test(`${tag} the working directory is the spec's`, async () => {
     const r = await run(["sh", "-c", "pwd"], { workingDir: "/tmp" });
     assertEquals([r.code, r.stdout], [0, "/tmp\n"]);
+  });
+
+  Deno.test(`${tag} the spec is applied literally: the image's Entrypoint and WorkingDir are not added again`, async () => {
+    // The runner has already resolved the image's defaults into the spec (SEAMS decision 3): command = Entrypoint +
+    // job command, the working directory, the image's Env overlaid by the job's. An engine that prepends the
+    // Entrypoint again, moves to the image's WorkingDir or lets the image's Env win would change the job's result.
+    await withTempDir(async (dir) => {
+      const unique = crypto.randomUUID();
+      const built = await buildImage({
+        repoTag: `berth-test/entrypoint-${unique}:latest`,
+        layers: [[
+          { type: "dir", path: "bin" },
+          { type: "hostfile", path: "bin/busybox", source: "/bin/busybox", mode: 0o755 },
+          { type: "symlink", path: "bin/sh", target: "busybox" },
+          { type: "dir", path: "imagewd" },
+        ]],
+        config: {
+          Env: [IMAGE_PATH, "IMAGE_ONLY=from-image", "OVERRIDE=image"],
+          Entrypoint: ["/bin/sh", "-c", "echo image-entrypoint-ran", "--"],
+          WorkingDir: "/imagewd",
+          Cmd: ["sh"],
+        },
+      }, join(dir, "entrypoint.tar"));
+      const ex = await factory(() => {});
+      try {
+        await ex.loadImage(built.id, built.path);
+        const { spec, out, err } = await baseSpec(ex, ["sh", "-c", 'pwd; echo "$IMAGE_ONLY $OVERRIDE"'], {
+          image: built.id,
+          env: { PATH, IMAGE_ONLY: "from-image", OVERRIDE: "job" },
+        });
+        await ex.create(spec);
+        await ex.start();
+        assertEquals([await ex.wait(), out.text(), err.text()], [0, "/\nfrom-image job\n", ""]);
+      } finally {
+        await ex.close();
+        await opts.probe.removeImage(built.id);
+      }
+    });
   });
 
   Deno.test(`${tag} interleaved stdout and stderr stay apart byte-exact`, async () => {

@@ -32,8 +32,8 @@ export interface ImageDefinition {
   repoTag: string;
   /** Layers, bottom first: entries to pack, or raw bytes used as the layer file as they are. */
   layers: (LayerEntry[] | Uint8Array)[];
-  /** The image's runtime defaults (`Env`, `Cmd`, `WorkingDir`, `User`). */
-  config: { Env?: string[]; Cmd?: string[]; WorkingDir?: string; User?: string };
+  /** The image's runtime defaults (`Env`, `Entrypoint`, `Cmd`, `WorkingDir`, `User`). */
+  config: { Env?: string[]; Entrypoint?: string[]; Cmd?: string[]; WorkingDir?: string; User?: string };
 }
 
 /** A built image: where it is and the ID Docker will report for it. */

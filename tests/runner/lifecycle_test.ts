@@ -112,6 +112,7 @@ Deno.test("runJob() runs a job to Complete and records every phase", async () =>
     assertEquals(status, 0);
     await assertFinished(h, 0, "Complete", 0);
     assertEquals(h.exec.calls, ["runtime", "loadImage", "create", "start", "wait", "close"]);
+    assertEquals([h.exec.spec?.command, h.exec.spec?.workingDir, h.exec.spec?.user], [["true"], "/", null]);
     const stdout = await Deno.readTextFile(join(h.plan.options.workDir, "logs/stdout.txt"));
     assertMatch(stdout, /^\S+Z hello\n$/);
     const log = await h.log();
