@@ -54,14 +54,15 @@ Options:
   --crunchstat-interval SECONDS
                                seconds between resource statistics in logs/crunchstat.txt and hoststat.txt;
                                0 disables them (default 10)
-  --broken-node-hook CMD       program run (without arguments) when the node looks broken; its output goes to
-                               logs/crunch-run.txt (default: write the marker RUNTIME-DIR/berth-broken)
+  --broken-node-hook CMD       program run (without arguments) when this node is at fault; its output goes
+                               to logs/crunch-run.txt (default $BERTH_BROKEN_NODE_HOOK, which must name it
+                               for the permission profile to allow it; else write RUNTIME-DIR/berth-broken)
   --runtime-dir DIR            where the job's lock file and the broken-node marker live (default /var/lock
                                when writable, else $XDG_RUNTIME_DIR/berth)
   --detach                     check the job, start the run in the background, print {"uuid": …, "pid": …}
                                and return at once (the run's record is in its work dir)
   --watchdog-interval SECONDS  Docker/Podman: how often the running container is inspected; 5 failures in a
-                               row mean the engine is unresponsive (default 120)
+                               row mean the engine is unresponsive (default 15)
   -h, --help                   show this help
 
 Exit status: the container's exit code when it ran to its exit (state Complete), except that an exit code
@@ -159,10 +160,11 @@ export function parseRunArgs(args: string[], cwd: string = Deno.cwd()): ParsedRu
     crunchstatInterval: parseSeconds("run", "crunchstat-interval", values["crunchstat-interval"], {
       fallback: 10,
     }),
-    brokenNodeHook: nonEmpty("broken-node-hook", values["broken-node-hook"]) ?? "",
+    brokenNodeHook: nonEmpty("broken-node-hook", values["broken-node-hook"]) ??
+      readEnv("BERTH_BROKEN_NODE_HOOK") ?? "",
     runtimeDir: path("runtime-dir", values["runtime-dir"], cwd),
     watchdogInterval: parseSeconds("run", "watchdog-interval", values["watchdog-interval"], {
-      fallback: 120,
+      fallback: 15,
       min: 0.1,
     }),
     detach: values.detach ?? false,

@@ -13,7 +13,7 @@ Deno.test("parseRunArgs() fills in the documented defaults", () => {
   assertEquals(p.networkMode, "default");
   assertEquals(p.enableMemoryLimit, true);
   assertEquals(p.crunchstatInterval, 10);
-  assertEquals(p.watchdogInterval, 120);
+  assertEquals(p.watchdogInterval, 15);
   assertEquals(p.keepMount, "");
   assertEquals(p.brokenNodeHook, "");
 });
