@@ -2,7 +2,7 @@
  * Preparing a job's mounts on the host, as crunch-run's `SetupMounts` does, with the work dir's `output/` as
  * the host directory behind `output_path`:
  *
- * - `tmp`: a fresh directory (mode 0777 + setgid) in the job's temp dir, bound read-write; at `output_path` it
+ * - `tmp`: a fresh directory (mode 0755, see below) in the job's temp dir, bound read-write; at `output_path` it
  *   is `output/` itself.
  * - `collection`: bound read-only from `<keep>/by_id/…`; an unnamed writable one is an empty directory (at
  *   `output_path`, `output/` itself).
@@ -16,12 +16,17 @@
  * - `stdin` (`json`, `text`, a `collection` file or a `bind` host file), `stdout`, `stderr`: described for the
  *   runner, which opens them.
  *
+ * Everything berth creates here is writable by its owner only (`src/node/job_dirs.ts`): the container runs as
+ * berth's user, or, for root's berth with a numeric non-root image `USER`, the writable dirs and staged files are
+ * given to that user for the run (`writableOwner`).
+ *
  * @module
  */
 
 import { dirname, join, relative } from "node:path";
 import type { BindMount } from "../executor/types.ts";
 import { type Job, type JsonValue, serializeJsonContent } from "../job/mod.ts";
+import { JOB_DIR_MODE, settleJobPath, STAGED_FILE_MODE, type WritableOwner } from "../node/job_dirs.ts";
 import type { MountSources } from "./mount_sources.ts";
 
 /** Where the container's stdin comes from. */
@@ -67,6 +72,8 @@ export interface PrepareMountsContext {
   tmpDir: string;
   /** Logs one step. */
   log: (message: string) => void;
+  /** Whom the writable dirs are given to besides berth's user (see the module doc). @default null */
+  writableOwner?: WritableOwner | null;
   /** Candidate CA bundles for `API` jobs, first existing wins. @default {@link CA_BUNDLES} */
   caBundles?: readonly string[];
   /** Stops the collection copies between files (the run was cancelled). */
@@ -86,8 +93,6 @@ export const CA_BUNDLES: readonly string[] = [
 /** The container path of the CA bundle of `API` jobs. */
 export const CA_MOUNT = "/etc/arvados/ca-certificates.crt";
 
-const TMP_MODE = 0o2777;
-const STAGED_FILE_MODE = 0o666;
 const encoder = new TextEncoder();
 
 /** Serialized content of a `json` or `text` mount. */
@@ -103,6 +108,8 @@ function mountContent(
  */
 export async function prepareMounts(job: Job, ctx: PrepareMountsContext): Promise<PreparedMounts> {
   const out = job.output_path;
+  const owner = ctx.writableOwner ?? null;
+  if (owner) await settleJobPath(ctx.outputDir, JOB_DIR_MODE, owner);
   const binds: Record<string, BindMount> = {};
   const prepared: PreparedMounts = {
     binds,
@@ -137,7 +144,7 @@ export async function prepareMounts(job: Job, ctx: PrepareMountsContext): Promis
     if (key === "stdout" || key === "stderr") {
       if (m.kind !== "file") continue; // validation guarantees "file"
       const host = hostUnderOutput(m.path);
-      await mkdirsUnder(ctx.outputDir, dirname(host));
+      await mkdirsUnder(ctx.outputDir, dirname(host), owner);
       if (key === "stdout") prepared.stdoutFile = host;
       else prepared.stderrFile = host;
       continue;
@@ -156,18 +163,18 @@ export async function prepareMounts(job: Job, ctx: PrepareMountsContext): Promis
     }
     if (under) {
       const host = hostUnderOutput(key);
-      await mkdirsUnder(ctx.outputDir, dirname(host));
+      await mkdirsUnder(ctx.outputDir, dirname(host), owner);
       if (m.kind === "json" || m.kind === "text") {
         await Deno.writeFile(host, mountContent(m), { createNew: true, mode: STAGED_FILE_MODE });
-        await Deno.chmod(host, STAGED_FILE_MODE);
+        await settleJobPath(host, STAGED_FILE_MODE, owner);
       } else if (m.kind === "collection") {
         const source = ctx.sources.get(key);
         if (source === undefined) {
           await Deno.mkdir(host);
-          await Deno.chmod(host, TMP_MODE);
+          await settleJobPath(host, JOB_DIR_MODE, owner);
         } else {
           ctx.log(`Copying collection ${describeCollection(m)} to ${key}`);
-          await copyTree(source, host, ctx.signal);
+          await copyTree(source, host, ctx.signal, m.writable ? owner : null);
           if (!m.writable) binds[key] = { hostPath: source, readOnly: true };
         }
       }
@@ -176,7 +183,7 @@ export async function prepareMounts(job: Job, ctx: PrepareMountsContext): Promis
     switch (m.kind) {
       case "tmp": {
         const dir = await scratch("tmp");
-        await Deno.chmod(dir, TMP_MODE);
+        await settleJobPath(dir, JOB_DIR_MODE, owner);
         binds[key] = { hostPath: dir, readOnly: false };
         break;
       }
@@ -185,7 +192,7 @@ export async function prepareMounts(job: Job, ctx: PrepareMountsContext): Promis
         if (source !== undefined) binds[key] = { hostPath: source, readOnly: !m.writable };
         else {
           const dir = await scratch("collection");
-          await Deno.chmod(dir, TMP_MODE);
+          await settleJobPath(dir, JOB_DIR_MODE, m.writable ? owner : null);
           binds[key] = { hostPath: dir, readOnly: !m.writable };
         }
         break;
@@ -231,8 +238,8 @@ async function writeReadOnly(path: string, data: Uint8Array): Promise<void> {
   await Deno.chmod(path, 0o444);
 }
 
-/** Creates `dir` (below `base`) and its missing parents, each with mode 0777 + setgid. */
-async function mkdirsUnder(base: string, dir: string): Promise<void> {
+/** Creates `dir` (below `base`) and its missing parents, each mode 0755 and given to `owner` when there is one. */
+async function mkdirsUnder(base: string, dir: string, owner: WritableOwner | null): Promise<void> {
   const rel = relative(base, dir);
   if (rel === "") return;
   let at = base;
@@ -240,7 +247,7 @@ async function mkdirsUnder(base: string, dir: string): Promise<void> {
     at = join(at, part);
     try {
       await Deno.mkdir(at);
-      await Deno.chmod(at, TMP_MODE);
+      await settleJobPath(at, JOB_DIR_MODE, owner);
     } catch (err) {
       if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
     }
@@ -249,26 +256,34 @@ async function mkdirsUnder(base: string, dir: string): Promise<void> {
 
 /**
  * Copies a file or directory tree from `src` to `dst` without following symlinks (a link is copied as a link):
- * directories get mode 0777 + setgid, files their mode plus 0666, as crunch-run stages writable copies.
+ * directories get mode 0755, files their mode plus owner read/write, never group or other write; everything is
+ * given to `owner` when there is one (a writable copy the container's user must change).
  * `dst` may exist as an empty directory (the output directory itself).
  * @throws the signal's reason when `signal` fires (checked before each entry).
  */
-export async function copyTree(src: string, dst: string, signal?: AbortSignal): Promise<void> {
+export async function copyTree(
+  src: string,
+  dst: string,
+  signal?: AbortSignal,
+  owner: WritableOwner | null = null,
+): Promise<void> {
   signal?.throwIfAborted();
   const info = await Deno.lstat(src);
   if (info.isSymlink) {
     await Deno.symlink(await Deno.readLink(src), dst);
   } else if (info.isFile) {
     await Deno.copyFile(src, dst);
-    await Deno.chmod(dst, ((info.mode ?? 0o644) & 0o777) | STAGED_FILE_MODE);
+    await settleJobPath(dst, (((info.mode ?? 0o644) & 0o777) | STAGED_FILE_MODE) & ~0o022, owner);
   } else if (info.isDirectory) {
     try {
       await Deno.mkdir(dst);
     } catch (err) {
       if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
     }
-    await Deno.chmod(dst, TMP_MODE);
-    for await (const e of Deno.readDir(src)) await copyTree(join(src, e.name), join(dst, e.name), signal);
+    await settleJobPath(dst, JOB_DIR_MODE, owner);
+    for await (const e of Deno.readDir(src)) {
+      await copyTree(join(src, e.name), join(dst, e.name), signal, owner);
+    }
   } else {
     throw new Error(`Cannot copy "${src}": not a regular file, directory or symlink`);
   }

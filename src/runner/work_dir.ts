@@ -23,6 +23,7 @@
 
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
+import { JOB_DIR_MODE } from "../node/job_dirs.ts";
 
 /** The paths inside a work dir. */
 export interface WorkDirLayout {
@@ -92,12 +93,16 @@ export async function checkWorkDir(root: string): Promise<void> {
 }
 
 /**
- * Creates the work dir with `logs/` and `output/`. `output/` gets mode 0777 + setgid, as a `tmp` mount does,
- * so that a container running as any user can write its output.
+ * Creates the work dir with `logs/` and `output/`, each mode 0755 whatever the umask: owned by berth's user and
+ * writable by nobody else (`src/node/job_dirs.ts`; a work dir the caller made beforehand keeps its mode).
+ * `prepareMounts` gives `output/` to the container's user when that is someone else.
  */
 export async function createWorkDir(layout: WorkDirLayout): Promise<void> {
+  const existed = await Deno.lstat(layout.root).then(() => true, () => false);
   await Deno.mkdir(layout.root, { recursive: true });
-  await Deno.mkdir(layout.logs);
-  await Deno.mkdir(layout.output);
-  await Deno.chmod(layout.output, 0o2777);
+  if (!existed) await Deno.chmod(layout.root, JOB_DIR_MODE);
+  for (const dir of [layout.logs, layout.output]) {
+    await Deno.mkdir(dir);
+    await Deno.chmod(dir, JOB_DIR_MODE);
+  }
 }

@@ -44,7 +44,7 @@ async function fingerprint(path: string) {
 /** The container side of the mounts test: checks what it can see, and leaves traps in the output. */
 const MOUNTS_SCRIPT = `
 fail() { echo "FAIL: $*" >&2; exit 99; }
-[ "$(stat -c %a /scratch)" = 2777 ] || fail "tmp mount mode $(stat -c %a /scratch)"
+[ "$(stat -c %a /scratch)" = 755 ] || fail "tmp mount mode $(stat -c %a /scratch)"
 echo scratch > /scratch/x || fail "tmp mount not writable"
 [ "$(cat /in/t.txt)" = "text here" ] || fail "text mount content"
 [ "$(stat -c %a /in/t.txt)" = 444 ] || fail "text mount mode $(stat -c %a /in/t.txt)"

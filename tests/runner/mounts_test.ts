@@ -58,7 +58,7 @@ Deno.test("prepareMounts() lays out every mount kind as crunch-run does, with ou
     assertEquals(Object.keys(b), [...Object.keys(b)].sort(), "parents come before children");
     assertEquals(b["/out"], { hostPath: `${root}/output`, readOnly: false });
     assertEquals(b["/scratch"].readOnly, false);
-    assertEquals(await modeOf(b["/scratch"].hostPath), 0o2777);
+    assertEquals(await modeOf(b["/scratch"].hostPath), 0o755);
     assertEquals(await Deno.readTextFile(b["/in/t.txt"].hostPath), "text here");
     assertEquals(b["/in/t.txt"].readOnly, true);
     assertEquals(await modeOf(b["/in/t.txt"].hostPath), 0o444);
@@ -67,14 +67,14 @@ Deno.test("prepareMounts() lays out every mount kind as crunch-run does, with ou
     assertEquals(b["/keep"], { hostPath: `${keep}/by_id/${PDH}`, readOnly: true });
     assertEquals(b["/keepsub"], { hostPath: `${keep}/by_id/${PDH}/sub`, readOnly: true });
     assertEquals(b["/empty"].readOnly, false);
-    assertEquals(await modeOf(b["/empty"].hostPath), 0o2777);
+    assertEquals(await modeOf(b["/empty"].hostPath), 0o755);
     assertEquals(b["/data"], { hostPath: `${root}/allowed/data`, readOnly: true });
     assertEquals(b["/rw"], { hostPath: `${root}/allowed/data`, readOnly: false });
     // Below output_path: copies, so that the container may change them and the output shows the result.
     assertEquals(b["/out/coll"], undefined);
     assertEquals(await Deno.readTextFile(`${root}/output/coll/sub/inner.txt`), "inner\n");
-    assertEquals(await modeOf(`${root}/output/coll`), 0o2777);
-    assertEquals(await modeOf(`${root}/output/coll/sub/inner.txt`), 0o666);
+    assertEquals(await modeOf(`${root}/output/coll`), 0o755);
+    assertEquals(await modeOf(`${root}/output/coll/sub/inner.txt`), 0o644);
     assertEquals(await Deno.readTextFile(`${root}/output/ro/top.txt`), "top\n");
     assertEquals(
       b["/out/ro"],
@@ -82,7 +82,7 @@ Deno.test("prepareMounts() lays out every mount kind as crunch-run does, with ou
       "read-only over its copy",
     );
     assertEquals(await Deno.readTextFile(`${root}/output/deep/staged.txt`), "staged");
-    assertEquals(await modeOf(`${root}/output/deep`), 0o2777);
+    assertEquals(await modeOf(`${root}/output/deep`), 0o755);
     // Secrets: bound read-only from the temp dir, never copied into output/.
     assertEquals(await Deno.readTextFile(b["/etc/secret.txt"].hostPath), "s3cret");
     assertEquals(b["/out/secret.json"].readOnly, true);
@@ -92,7 +92,7 @@ Deno.test("prepareMounts() lays out every mount kind as crunch-run does, with ou
     assertEquals(m.stdin, { kind: "file", path: `${keep}/by_id/${PDH2}/stdin.txt` });
     assertEquals(m.stdoutFile, `${root}/output/logs/out.txt`);
     assertEquals(m.stderrFile, `${root}/output/err.txt`);
-    assertEquals(await modeOf(`${root}/output/logs`), 0o2777);
+    assertEquals(await modeOf(`${root}/output/logs`), 0o755);
     const outputNames: string[] = [];
     for await (const e of Deno.readDir(`${root}/output`)) outputNames.push(e.name);
     assertEquals(outputNames.sort(), ["coll", "deep", "logs", "ro"]);

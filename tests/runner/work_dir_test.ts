@@ -18,13 +18,13 @@ Deno.test("checkWorkDir() accepts a missing or empty dir and refuses anything el
   }
 });
 
-Deno.test("createWorkDir() makes logs/ and a world-writable setgid output/", async () => {
+Deno.test("createWorkDir() makes logs/ and output/, writable by their owner only", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const layout = workDirLayout(`${dir}/w`);
     await createWorkDir(layout);
     assertEquals((await Deno.stat(layout.logs)).isDirectory, true);
-    assertEquals((await Deno.stat(layout.output)).mode! & 0o7777, 0o2777);
+    assertEquals((await Deno.stat(layout.output)).mode! & 0o7777, 0o755);
     assertEquals(layout.crunchLog, `${dir}/w/logs/crunch-run.txt`);
     assertEquals(layout.state, `${dir}/w/state.json`);
     assertEquals(layout.outputManifest, `${dir}/w/output.json`);
