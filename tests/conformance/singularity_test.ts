@@ -1,14 +1,15 @@
 /**
- * The conformance suite against the Singularity/Apptainer executor: with the CLI test fixture under both of its
- * names (it really runs containers: namespaces, chroot, binds; see tests/fixtures/), and with a real
- * `singularity` or `apptainer` whenever one is on PATH. A missing real program is reported as an ignored test
- * that names it, never skipped silently.
+ * The conformance suite against the Singularity/Apptainer executor: with the CLI test fixture in every generation
+ * of the real command line it models (it really runs containers: namespaces, chroot, binds; see tests/fixtures/),
+ * with the real programs named by BERTH_SINGULARITY_BINARIES, and with a real `singularity` or `apptainer`
+ * whenever one is on PATH. A missing real program is reported as an ignored test that names it, never skipped
+ * silently.
  * @module
  */
 
 import { dirname } from "node:path";
 import { createSingularityExecutor } from "../../src/executor/singularity/mod.ts";
-import { singularityTargets, testHostEnv } from "../fixtures/singularity/mod.ts";
+import { FIXTURE_SCRIPT_DIR, singularityTargets, testHostEnv } from "../fixtures/singularity/mod.ts";
 import type { EngineProbe } from "./suite.ts";
 import { defineConformanceSuite } from "./suite.ts";
 
@@ -20,12 +21,12 @@ function singularityProbe(tmpDir: string, binary: string): EngineProbe {
       for await (const e of Deno.readDir(tmpDir)) if (e.name !== "sif-cache") dirs.push(e.name);
       if (dirs.length > 0) return dirs;
       const ps = await new Deno.Command("ps", { args: ["-eo", "pid=,args="], stdout: "piped" }).output();
-      // The fixture's own processes (its scripts, and the contained command under them); not the test runners,
-      // whose permission flags name the fixture too.
-      const fixtureDir = dirname(dirname(binary));
+      // The program's processes (for the fixture: its wrapper's directory and its scripts, and the contained
+      // command under them); not the test runners, whose permission flags name the fixture too.
       return new TextDecoder().decode(ps.stdout).split("\n")
         .filter((l) =>
-          (l.includes(binary) || l.includes(`${fixtureDir}/singularity/`)) && !/\bdeno\b/.test(l)
+          (l.includes(binary) || l.includes(`${dirname(binary)}/`) || l.includes(FIXTURE_SCRIPT_DIR)) &&
+          !/\bdeno\b/.test(l)
         );
     },
     makeStale() {
@@ -91,6 +92,8 @@ for (const target of await singularityTargets()) {
         "APPTAINER_COMMAND",
         "SINGULARITY_APPNAME",
         "APPTAINER_APPNAME",
+        "SINGULARITY_ENVIRONMENT",
+        "APPTAINER_ENVIRONMENT",
         "SINGULARITY_INIT",
         "APPTAINER_INIT",
       ],

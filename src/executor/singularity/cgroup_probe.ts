@@ -1,25 +1,32 @@
 /**
- * Whether `--cpus` and `--memory` will work: the engines apply them through cgroups, and fail the whole job when
- * the host's cgroup setup cannot (a non-root user without a systemd user session, a cgroup v2 tree without the
- * controllers delegated). The probe follows crunch-run's `checkCgroupSupport` step by step; limits it does not
- * vouch for are left out with a log line instead of failing the job.
+ * Whether resource limits can work on this host: the engines apply them through cgroups, and fail the whole job
+ * when the host's cgroup setup cannot (a non-root user without a systemd user session, a cgroup v2 tree without
+ * the controllers delegated). The probe follows crunch-run's `checkCgroupSupport`; limits it does not vouch for are
+ * left out with a log line instead of failing the job.
+ *
+ * It runs no program that berth's permission profiles do not allow: crunch-run asks `systemd-run --version`; berth
+ * looks at what the engine will really use instead. A non-root engine asks the user's systemd instance (over
+ * DBUS_SESSION_BUS_ADDRESS) for a transient unit below `user@UID.service`, so that unit's `cgroup.controllers`
+ * lists exactly the controllers delegated to the user; it only exists when the user's systemd instance runs,
+ * which is what crunch-run's `$XDG_RUNTIME_DIR/systemd` and version checks stood for. (systemd older than 224
+ * cannot delegate on cgroup v2 at all, so the cgroup v2 requirement covers the version check.)
  *
  * @module
  */
 
 import type { LogFn } from "../types.ts";
-import type { CgroupSupport } from "./exec_command.ts";
 
 /**
  * What the probe reads from the host; the real host by default, a fake in unit tests of the decision logic.
  *
- * Deno refuses `/proc` and `/sys` to anything but `--allow-all`, so the real host falls back to `findmnt` for the
- * mount table, and a refused `/proc/self/cgroup` reads as null (the probe then counts the mounted cgroup v1
- * controllers instead).
+ * Deno refuses `/proc` and `/sys` to anything but `--allow-all`, so the real host reads them through `findmnt`
+ * (the mount table) and `grep` (small files), both allowed by every permission profile.
  */
 export interface CgroupProbeHost {
   /** Whether berth runs as root. */
   isRoot: boolean;
+  /** berth's user id (names the user's systemd unit `user@UID.service`). */
+  uid: number;
   /** The host's XDG_RUNTIME_DIR ("" when unset). */
   xdgRuntimeDir: string;
   /** The host's DBUS_SESSION_BUS_ADDRESS ("" when unset). */
@@ -30,24 +37,40 @@ export interface CgroupProbeHost {
   selfCgroup(): Promise<string | null>;
   /** Reads a whole (small) text file; throws when it cannot. */
   readFile(path: string): Promise<string>;
-  /** True when `path` is a directory. */
-  isDirectory(path: string): Promise<boolean>;
-  /** The first line of `systemd-run --version`, or null when it cannot be run. */
-  systemdVersion(): Promise<string | null>;
+  /** True when `path` exists. */
+  exists(path: string): Promise<boolean>;
 }
+
+/** Which hierarchy the cpu and memory controllers were found in: `v1`, `v2` (unified), or none. */
+export type CgroupHierarchy = "v1" | "v2" | "none";
 
 /** The result of a probe: the cgroup controllers found usable, and the log lines explaining what was not. */
 export interface CgroupProbeResult {
   /** Controller names (`cpu`, `memory`, …). */
   controllers: Set<string>;
+  /** Where cpu/memory were found. */
+  hierarchy: CgroupHierarchy;
+  /** A memory limit can also bound swap (cgroup v1 with swap accounting, or cgroup v2). */
+  swap: boolean;
   /** Messages for the job log. */
   notes: string[];
+}
+
+/** Which resource limits the host's cgroup setup lets the engine apply. */
+export interface CgroupSupport {
+  /** A CPU limit will work. */
+  cpu: boolean;
+  /** A memory limit will work. */
+  memory: boolean;
+  /** A memory limit can include swap (so that swap = memory holds). */
+  swap: boolean;
+  /** The hierarchy that holds the controllers. */
+  hierarchy: CgroupHierarchy;
 }
 
 /** A probe as the executor calls it: logs what it has to say and tells which limits work. */
 export type CgroupProbe = (log: LogFn) => Promise<CgroupSupport>;
 
-const MIN_SYSTEMD = 224;
 const NO_LIMITS = "resource limits are not supported";
 
 /** Names a cgroup v1 mount option can carry that are controllers (the rest are ordinary mount options). */
@@ -86,41 +109,39 @@ function cgroup1Controllers(selfCgroup: string | null, mounts: string[][], into:
   }
 }
 
+/** The mount point of cgroup v1 controller `name`, or undefined. */
+function cgroup1Mount(mounts: string[][], name: string): string | undefined {
+  return mounts.find((f) => f[2] === "cgroup" && (f[3] ?? "").split(",").includes(name))?.[1];
+}
+
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+function joinPath(...parts: string[]): string {
+  return parts.join("/").replace(/\/\/+/g, "/");
+}
+
 /**
- * Finds the usable cgroup controllers, as crunch-run does: a non-root user needs XDG_RUNTIME_DIR and
- * DBUS_SESSION_BUS_ADDRESS, a systemd user directory and systemd ≥ 224; then the controllers of the process's
- * own cgroup v2 group are read from `cgroup.controllers`; as root, a host without a cgroup2 mount (or whose
- * cgroup2 group offers neither cpu nor memory, as in "hybrid" mode) has its cgroup v1 controllers counted.
+ * Finds the usable cgroup controllers. A non-root user needs XDG_RUNTIME_DIR and DBUS_SESSION_BUS_ADDRESS and a
+ * cgroup v2 tree, and gets the controllers delegated to `user@UID.service`. Root gets the controllers of its own
+ * cgroup v2 group, or, on a host without a cgroup2 mount (or whose cgroup2 group offers neither cpu nor memory, as
+ * in "hybrid" mode), the cgroup v1 controllers.
  */
 export async function probeCgroupControllers(host: CgroupProbeHost): Promise<CgroupProbeResult> {
   const controllers = new Set<string>();
   const notes: string[] = [];
-  const done = (note?: string) => {
+  let hierarchy: CgroupHierarchy = "none";
+  let swap = false;
+  const done = (note?: string): CgroupProbeResult => {
     if (note) notes.push(note);
-    return { controllers, notes };
+    if (!controllers.has("cpu") && !controllers.has("memory")) hierarchy = "none";
+    return { controllers, hierarchy, swap, notes };
   };
-  if (!host.isRoot) {
-    if (host.xdgRuntimeDir === "" || host.dbusAddress === "") {
-      return done(
-        `Not running as root, and XDG_RUNTIME_DIR or DBUS_SESSION_BUS_ADDRESS is empty: ${NO_LIMITS}`,
-      );
-    }
-    if (!(await host.isDirectory(`${host.xdgRuntimeDir}/systemd`))) {
-      return done(
-        `Not running as root, and "${host.xdgRuntimeDir}/systemd" is not a directory: ${NO_LIMITS}`,
-      );
-    }
-    const version = /^systemd (\d+)/.exec((await host.systemdVersion()) ?? "");
-    if (!version) return done(`Not running as root, and the systemd version is unknown: ${NO_LIMITS}`);
-    if (Number(version[1]) < MIN_SYSTEMD) {
-      return done(
-        `Not running as root, and systemd version ${version[1]} is older than ${MIN_SYSTEMD}: ${NO_LIMITS}`,
-      );
-    }
+  if (!host.isRoot && (host.xdgRuntimeDir === "" || host.dbusAddress === "")) {
+    return done(
+      `Not running as root, and XDG_RUNTIME_DIR or DBUS_SESSION_BUS_ADDRESS is empty: ${NO_LIMITS}`,
+    );
   }
   let mounts: string[][];
   try {
@@ -128,11 +149,38 @@ export async function probeCgroupControllers(host: CgroupProbeHost): Promise<Cgr
   } catch (err) {
     return done(`Cannot read the mount table (${message(err)}): ${NO_LIMITS}`);
   }
-  const selfCgroup = await host.selfCgroup();
   const cgroup2 = mounts.find((f) => f.length > 2 && (f[0] === "cgroup2" || f[2] === "cgroup2"));
+  if (!host.isRoot) {
+    if (!cgroup2) return done(`Not running as root, and there is no cgroup2 mount: ${NO_LIMITS}`);
+    const unit = `user.slice/user-${host.uid}.slice/user@${host.uid}.service`;
+    const file = joinPath(cgroup2[1], unit, "cgroup.controllers");
+    try {
+      for (const name of (await host.readFile(file)).trim().split(/\s+/)) {
+        if (name !== "") controllers.add(name);
+      }
+    } catch (err) {
+      return done(
+        `Not running as root, and "${file}" cannot be read (${
+          message(err)
+        }; is the user's systemd instance running?): ${NO_LIMITS}`,
+      );
+    }
+    hierarchy = "v2";
+    swap = true;
+    if (!controllers.has("cpu") || !controllers.has("memory")) {
+      notes.push(`The user's systemd instance delegates only "${[...controllers].join(" ")}" in "${file}"`);
+    }
+    return done();
+  }
+  const selfCgroup = await host.selfCgroup();
+  const v1 = async () => {
+    cgroup1Controllers(selfCgroup, mounts, controllers);
+    hierarchy = "v1";
+    const memory = cgroup1Mount(mounts, "memory");
+    swap = memory !== undefined && await host.exists(joinPath(memory, "memory.memsw.limit_in_bytes"));
+  };
   if (!cgroup2) {
-    if (host.isRoot) cgroup1Controllers(selfCgroup, mounts, controllers);
-    else notes.push(`No cgroup2 mount found: ${NO_LIMITS}`);
+    await v1();
     return done();
   }
   const v2Problems: string[] = [];
@@ -144,18 +192,18 @@ export async function probeCgroupControllers(host: CgroupProbeHost): Promise<Cgr
         : `Cannot find this process's cgroup v2 group in /proc/self/cgroup: ${NO_LIMITS} through cgroup v2`,
     );
   } else {
-    const file = `${cgroup2[1].replace(/\/$/, "")}${own.slice(3)}/cgroup.controllers`.replace(/\/\/+/g, "/");
+    const file = joinPath(cgroup2[1], own.slice(3), "cgroup.controllers");
     try {
       for (const name of (await host.readFile(file)).trim().split(/\s+/)) {
         if (name !== "") controllers.add(name);
       }
+      hierarchy = "v2";
+      swap = true;
     } catch (err) {
       v2Problems.push(`Cannot read "${file}" (${message(err)}): ${NO_LIMITS} through cgroup v2`);
     }
   }
-  if (host.isRoot && !controllers.has("cpu") && !controllers.has("memory")) {
-    cgroup1Controllers(selfCgroup, mounts, controllers);
-  }
+  if (!controllers.has("cpu") && !controllers.has("memory")) await v1();
   if (!controllers.has("cpu") || !controllers.has("memory")) notes.push(...v2Problems);
   return done();
 }
@@ -164,10 +212,37 @@ function refused(err: unknown): boolean {
   return err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied;
 }
 
+/** `grep -h '' FILE`: the file's lines; null when grep cannot read it (status 2). */
+async function grepFile(path: string): Promise<string | null> {
+  const out = await new Deno.Command("grep", {
+    args: ["-h", "", path],
+    clearEnv: true,
+    env: { LC_ALL: "C" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (out.code === 0 || out.code === 1) return new TextDecoder().decode(out.stdout);
+  return null;
+}
+
+/** Reads a small file with Deno, or through `grep` where Deno refuses the path (`/proc`, `/sys`). */
+async function readSmallFile(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    if (!refused(err)) throw err;
+  }
+  const text = await grepFile(path);
+  if (text === null) throw new Error(`cannot read "${path}"`);
+  return text;
+}
+
 /** The real host, as seen by berth with its permission profile. */
 export function realCgroupProbeHost(isRoot: boolean, hostEnv: Record<string, string>): CgroupProbeHost {
   return {
     isRoot,
+    uid: Deno.uid() ?? 0,
     xdgRuntimeDir: hostEnv.XDG_RUNTIME_DIR ?? "",
     dbusAddress: hostEnv.DBUS_SESSION_BUS_ADDRESS ?? "",
     mounts: async () => {
@@ -189,31 +264,20 @@ export function realCgroupProbeHost(isRoot: boolean, hostEnv: Record<string, str
     },
     selfCgroup: async () => {
       try {
-        return await Deno.readTextFile("/proc/self/cgroup");
+        return await readSmallFile("/proc/self/cgroup");
       } catch {
         return null;
       }
     },
-    readFile: (path) => Deno.readTextFile(path),
-    isDirectory: async (path) => {
+    readFile: readSmallFile,
+    exists: async (path) => {
       try {
-        return (await Deno.stat(path)).isDirectory;
-      } catch {
-        return false;
+        await Deno.stat(path);
+        return true;
+      } catch (err) {
+        if (!refused(err)) return false;
       }
-    },
-    systemdVersion: async () => {
-      try {
-        const out = await new Deno.Command("systemd-run", {
-          args: ["--version"],
-          stdin: "null",
-          stderr: "null",
-        })
-          .output();
-        return out.success ? new TextDecoder().decode(out.stdout).split("\n")[0] : null;
-      } catch {
-        return null;
-      }
+      return (await grepFile(path).catch(() => null)) !== null;
     },
   };
 }
@@ -229,6 +293,16 @@ export function defaultCgroupProbe(isRoot: boolean, hostEnv: Record<string, stri
     memo ??= probeCgroupControllers(realCgroupProbeHost(isRoot, hostEnv));
     const result = await memo;
     for (const note of result.notes) log(note);
-    return { cpu: result.controllers.has("cpu"), memory: result.controllers.has("memory") };
+    return supportOf(result);
+  };
+}
+
+/** The limits a probe result allows. */
+export function supportOf(result: CgroupProbeResult): CgroupSupport {
+  return {
+    cpu: result.controllers.has("cpu"),
+    memory: result.controllers.has("memory"),
+    swap: result.controllers.has("memory") && result.swap,
+    hierarchy: result.hierarchy,
   };
 }

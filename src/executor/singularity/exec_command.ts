@@ -1,25 +1,21 @@
 /**
  * The argument vector and the environment of `singularity exec` / `apptainer exec`, as pure functions of the
- * container spec and a few host facts, so that every combination can be tested exactly.
+ * container spec, the program's capabilities and a few host facts, so that every combination can be tested
+ * exactly.
  *
  * @module
  */
 
 import { EngineError } from "../../errors.ts";
 import type { BindMount, GpuStack } from "../types.ts";
-import { envPrefix, type SingularityEngine } from "./engine.ts";
-
-/** Which resource limits the host's cgroup setup lets the engine apply (see `cgroup_probe.ts`). */
-export interface CgroupSupport {
-  /** `--cpus` will work. */
-  cpu: boolean;
-  /** `--memory` will work. */
-  memory: boolean;
-}
+import type { RuntimeCapabilities } from "./capabilities.ts";
+import { LAUNCH_SCRIPT_PATH } from "./launch_script.ts";
 
 /** Everything {@link execArgs} depends on. */
 export interface ExecArgsInput {
-  /** Working directory inside the container; "" passes `--pwd=` (the engine's default, the home directory). */
+  /** What the program can do: every flag used must be in its `exec --help`. */
+  caps: RuntimeCapabilities;
+  /** Working directory inside the container (absolute), passed literally with `--pwd`. */
   workingDir: string;
   /** False: `--net --network=none`. */
   enableNetwork: boolean;
@@ -29,28 +25,20 @@ export interface ExecArgsInput {
   isRoot: boolean;
   /** GPUs asked for: `--nv` (CUDA) or `--rocm` when the count is positive. */
   gpu: { stack: GpuStack; deviceCount: number };
-  /** CPU limit in cores; 0 for none. */
-  vcpus: number;
-  /** Memory limit in bytes; 0 for none. */
-  ram: number;
-  /** What the cgroup probe found. */
-  cgroup: CgroupSupport;
+  /** The limit arguments decided by `planLimits`. */
+  limitArgs: string[];
   /** Bind mounts keyed by container path. */
   mounts: Record<string, BindMount>;
-  /** The job's `HOME` variable (a writable bind at exactly this path becomes `--home`), or undefined. */
+  /** The container's `HOME`, or undefined. */
   home: string | undefined;
+  /** An empty host directory to serve as `HOME` when no bind provides it (`--home DIR:$HOME`). */
+  homeScratch: string;
+  /** The host path of the launch script (bound read-only at `LAUNCH_SCRIPT_PATH`). */
+  launchScript: string;
   /** The SIF image file. */
   imagePath: string;
   /** argv of the contained process. */
   command: string[];
-}
-
-/** The arguments after the program name, and the log lines explaining limits that were left out. */
-export interface ExecArgs {
-  /** Arguments, starting with `exec`. */
-  args: string[];
-  /** Messages for the job log (limits that the cgroup setup cannot apply). */
-  notes: string[];
 }
 
 /** Compares strings by UTF-16 code units, as Go's `sort.Strings` compares bytes for ASCII paths. */
@@ -58,90 +46,131 @@ function byCodeUnit(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** True when container path `path` is `dir` or lies below it. */
+function within(path: string, dir: string): boolean {
+  return path === dir || dir === "/" || path.startsWith(`${dir}/`);
+}
+
+/**
+ * True when the container's `HOME` needs berth's scratch directory (`--home <scratch>:$HOME`): an absolute path other
+ * than `/` that no bind provides (a bind at `HOME` or above it).
+ */
+export function needsScratchHome(
+  home: string | undefined,
+  mounts: Record<string, BindMount>,
+): home is string {
+  return home !== undefined && home.startsWith("/") && home !== "/" &&
+    !Object.keys(mounts).some((ctr) => within(home, ctr));
+}
+
 /**
  * Builds the `exec` argument vector, in this exact order: `exec --containall --cleanenv --pwd=<dir>`, the network
- * flags, `--nv`/`--rocm`, `--cpus`/`--memory` (only where {@link CgroupSupport} says they work), the binds sorted by
- * container path (`--bind host:ctr:ro|rw`; a writable bind at `$HOME` is `--home host:ctr`), the image, the command.
+ * flags, `--nv`/`--rocm`, the limit arguments, `--home <scratch>:$HOME` (when the job sets an absolute `HOME` other
+ * than `/` that no bind covers), the binds sorted by container path (`--bind host:ctr:ro|rw`), the launch script's
+ * bind, the image, the command.
  *
- * A read-only bind at `$HOME` stays a read-only `--bind`: `--home` is always writable, and read-only must stay
- * read-only.
+ * A bind at `$HOME` (or above it) stays a `--bind`, read-only ones read-only; the launch script sets `HOME`.
  *
- * @throws {EngineError} when a bind path contains ":" or ",", which the engine's `--bind` syntax cannot express.
+ * @throws {EngineError} when a bind path contains ":" or ",", which the engine's `--bind` syntax cannot express, or
+ *   when the program lacks a flag the spec needs (for example `--rocm` before SingularityCE 3.5).
  */
-export function execArgs(input: ExecArgsInput): ExecArgs {
+export function execArgs(input: ExecArgsInput): string[] {
+  const { caps } = input;
+  const need = (flag: string, why: string) => {
+    if (!caps.execFlags.has(flag)) {
+      throw new EngineError(
+        `Cannot run this container with ${caps.version.flavour} ${caps.version.text} ("${caps.path}"): ${why} ` +
+          `needs --${flag}, which its "exec --help" does not list`,
+        { brokenNode: false },
+      );
+    }
+  };
+  for (const flag of ["containall", "cleanenv", "pwd", "bind"]) need(flag, "berth");
   const args = ["exec", "--containall", "--cleanenv", `--pwd=${input.workingDir}`];
-  const notes: string[] = [];
+  const network = (name: string) => {
+    need("net", `network "${name}"`);
+    need("network", `network "${name}"`);
+    args.push("--net", `--network=${name}`);
+  };
   if (!input.enableNetwork || input.networkMode === "none") {
-    args.push("--net", "--network=none");
+    network("none");
   } else if (input.networkMode === "host") {
     // No flag: the container shares the host's network namespace.
   } else if (input.networkMode === "default" || input.networkMode === "") {
-    if (input.isRoot) args.push("--net", "--network=bridge");
+    if (input.isRoot) network("bridge");
   } else {
-    args.push("--net", `--network=${input.networkMode}`);
+    network(input.networkMode);
   }
   if (input.gpu.deviceCount > 0) {
-    if (input.gpu.stack === "cuda") args.push("--nv");
-    else if (input.gpu.stack === "rocm") args.push("--rocm");
-  }
-  if (input.vcpus > 0) {
-    if (input.cgroup.cpu) args.push("--cpus", String(input.vcpus));
-    else {
-      notes.push(
-        `CPU limits are not supported by the current systemd/cgroup configuration, not setting --cpus ${input.vcpus}`,
-      );
+    if (input.gpu.stack === "cuda") {
+      need("nv", "a CUDA GPU");
+      args.push("--nv");
+    } else if (input.gpu.stack === "rocm") {
+      need("rocm", "a ROCm GPU");
+      args.push("--rocm");
     }
   }
-  if (input.ram > 0) {
-    if (input.cgroup.memory) args.push("--memory", String(input.ram));
-    else {
-      notes.push(
-        `Memory limits are not supported by the current systemd/cgroup configuration, not setting --memory ${input.ram}`,
-      );
-    }
+  args.push(...input.limitArgs);
+  const ctrs = Object.keys(input.mounts).sort(byCodeUnit);
+  const home = input.home;
+  if (needsScratchHome(home, input.mounts)) {
+    need("home", `HOME "${home}"`);
+    for (const path of [input.homeScratch, home]) checkBindPath(path, input.homeScratch, home);
+    args.push("--home", `${input.homeScratch}:${home}`);
   }
-  for (const ctr of Object.keys(input.mounts).sort(byCodeUnit)) {
+  for (const ctr of ctrs) {
     const mount = input.mounts[ctr];
-    for (const path of [mount.hostPath, ctr]) {
-      if (path.includes(":") || path.includes(",")) {
-        throw new EngineError(
-          `Cannot bind "${mount.hostPath}" at "${ctr}": the path "${path}" contains ":" or ",", which --bind cannot express`,
-        );
-      }
-    }
-    if (ctr === input.home && !mount.readOnly) args.push("--home", `${mount.hostPath}:${ctr}`);
-    else args.push("--bind", `${mount.hostPath}:${ctr}:${mount.readOnly ? "ro" : "rw"}`);
+    for (const path of [mount.hostPath, ctr]) checkBindPath(path, mount.hostPath, ctr);
+    args.push("--bind", `${mount.hostPath}:${ctr}:${mount.readOnly ? "ro" : "rw"}`);
   }
+  checkBindPath(input.launchScript, input.launchScript, LAUNCH_SCRIPT_PATH);
+  args.push("--bind", `${input.launchScript}:${LAUNCH_SCRIPT_PATH}:ro`);
   args.push(input.imagePath, ...input.command);
-  return { args, notes };
+  return args;
 }
 
-/** Everything {@link execEnv} depends on. */
-export interface ExecEnvInput {
-  /** Which program runs (decides the variable prefix). */
-  engine: SingularityEngine;
-  /** The container's environment from the spec. */
-  env: Record<string, string>;
-  /** berth's host environment snapshot (only CUDA_VISIBLE_DEVICES, XDG_RUNTIME_DIR and DBUS_SESSION_BUS_ADDRESS are read). */
-  hostEnv: Record<string, string>;
+function checkBindPath(path: string, host: string, ctr: string): void {
+  if (path.includes(":") || path.includes(",")) {
+    throw new EngineError(
+      `Cannot bind "${host}" at "${ctr}": the path "${path}" contains ":" or ",", which --bind cannot express`,
+      { brokenNode: false },
+    );
+  }
+}
+
+/** The long flags an argument vector uses, in order, each once (`--pwd=/x` counts as `--pwd`). */
+export function flagsUsed(args: readonly string[]): string[] {
+  const seen = new Set<string>();
+  for (const arg of args) if (arg.startsWith("--")) seen.add(arg.replace(/=.*$/, ""));
+  return [...seen];
 }
 
 /**
- * The whole environment of the engine process (spawned with `clearEnv`): `<P>ENV_K=V` for every container
- * variable except `HOME` (set through `--home`; the engines refuse `<P>ENV_HOME`), `<P>ENV_CUDA_VISIBLE_DEVICES`
- * when the host has a non-empty one, `<P>_NO_EVAL=1` so values reach the container literally, and the host's
- * `XDG_RUNTIME_DIR` and `DBUS_SESSION_BUS_ADDRESS` ("" when unset; rootless cgroup limits need them).
+ * The container's environment as the launch script sets it: the spec's, with the host's non-empty
+ * `CUDA_VISIBLE_DEVICES` winning over the job's (as crunch-run does) when CUDA GPUs are asked for.
  */
-export function execEnv(input: ExecEnvInput): Record<string, string> {
-  const prefix = envPrefix(input.engine);
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(input.env)) {
-    if (key !== "HOME") out[`${prefix}ENV_${key}`] = value;
+export function containerEnv(
+  env: Record<string, string>,
+  gpu: { stack: GpuStack; deviceCount: number },
+  hostEnv: Record<string, string>,
+): Record<string, string> {
+  const out = { ...env };
+  const cuda = hostEnv.CUDA_VISIBLE_DEVICES;
+  if (gpu.stack === "cuda" && gpu.deviceCount > 0 && cuda !== undefined && cuda !== "") {
+    out.CUDA_VISIBLE_DEVICES = cuda;
   }
-  const cuda = input.hostEnv.CUDA_VISIBLE_DEVICES;
-  if (cuda !== undefined && cuda !== "") out[`${prefix}ENV_CUDA_VISIBLE_DEVICES`] = cuda;
-  out[`${prefix}_NO_EVAL`] = "1";
-  out.XDG_RUNTIME_DIR = input.hostEnv.XDG_RUNTIME_DIR ?? "";
-  out.DBUS_SESSION_BUS_ADDRESS = input.hostEnv.DBUS_SESSION_BUS_ADDRESS ?? "";
   return out;
+}
+
+/**
+ * The whole environment of the engine process (spawned with `clearEnv`): only the host's `XDG_RUNTIME_DIR` and
+ * `DBUS_SESSION_BUS_ADDRESS` ("" when unset), which a non-root engine needs to ask systemd for cgroup limits. The
+ * container's own environment goes through the launch script, never through `SINGULARITYENV_*`/`APPTAINERENV_*`
+ * (which some generations evaluate, Apptainer warns about, and which cannot set `HOME`).
+ */
+export function execEnv(hostEnv: Record<string, string>): Record<string, string> {
+  return {
+    XDG_RUNTIME_DIR: hostEnv.XDG_RUNTIME_DIR ?? "",
+    DBUS_SESSION_BUS_ADDRESS: hostEnv.DBUS_SESSION_BUS_ADDRESS ?? "",
+  };
 }

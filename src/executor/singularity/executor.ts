@@ -3,21 +3,37 @@
  * cache when there is one), and each container is one `singularity exec` / `apptainer exec` child process whose
  * stdio is the container's.
  *
- * Exit codes: the engine exits with the contained command's status, 128+N when the command died from signal N
- * (a contained `kill -9 $$` gives 137). When the engine process itself dies from a signal (after {@link
- * ContainerExecutor.stop}, which sends it SIGKILL), {@link ContainerExecutor.wait} reports 128+N as well, so a
- * stopped container reads 137 — never crunch-run's -1.
+ * The argument vector follows what the program can do (`capabilities.ts`, parsed from its `exec --help`); limits go
+ * through `--cpus`/`--memory` or `--apply-cgroups` (`limits.ts`); the environment, working directory and the
+ * runtime-failure check go through the launch script (`launch_script.ts`).
+ *
+ * Runtime failure or container exit: `start()` resolves once the launch script's verdict says the command is about
+ * to run, and rejects with {@link EngineError} carrying the runtime's own error line when the runtime failed first
+ * (no verdict: unknown flag, `FATAL`, image or bind refused; or the command or working directory missing in the
+ * image). After that, every exit is the container's: `wait()` resolves with the engine's exit status, which is the
+ * command's, 128+N when the command died from signal N. A stopped container (SIGKILL to the engine process) reads
+ * 137, never crunch-run's -1.
  *
  * @module
  */
 
-import { EngineError, errorLine, ImageError } from "../../errors.ts";
+import { join } from "node:path";
+import { EngineError, errorLine, ImageError, looksLikeBrokenNode } from "../../errors.ts";
 import { readImageManifest } from "../../image/mod.ts";
 import type { ContainerExecutor, ContainerSpec, ImageProgress, LogFn } from "../types.ts";
-import { type CgroupProbe, defaultCgroupProbe } from "./cgroup_probe.ts";
+import {
+  describeRuntime,
+  detectCapabilities,
+  queryVersionLine,
+  type RuntimeCapabilities,
+} from "./capabilities.ts";
+import { type CgroupProbe, type CgroupSupport, defaultCgroupProbe } from "./cgroup_probe.ts";
 import { convertImage } from "./convert.ts";
 import { resolveEngine, type SingularityEngine, type SingularityEngineChoice } from "./engine.ts";
-import { type CgroupSupport, execArgs, execEnv } from "./exec_command.ts";
+import { containerEnv, execArgs, execEnv, flagsUsed, needsScratchHome } from "./exec_command.ts";
+import { launchScript, launchToken, type LaunchVerdict } from "./launch_script.ts";
+import { LaunchStderr } from "./launch_stderr.ts";
+import { planLimits } from "./limits.ts";
 import { containedPid } from "./process_tree.ts";
 import { obtainSif } from "./sif_cache.ts";
 
@@ -37,15 +53,33 @@ export interface SingularityExecutorOptions {
   log: LogFn;
   /** Whether berth runs as root. @default `Deno.uid() === 0` */
   isRoot?: boolean;
-  /** Decides whether `--cpus`/`--memory` can be used. @default a probe of the real host, as crunch-run does */
+  /** Decides which limits can work. @default a probe of the real host */
   cgroupProbe?: CgroupProbe;
 }
 
-type State = "new" | "created" | "started" | "exited";
+/** A prepared container: the `exec` command line and what the launch check needs. */
+interface Prepared {
+  spec: ContainerSpec;
+  args: string[];
+  token: string;
+}
+
+/** The executor's state: one variant per step of the lifecycle. */
+type State =
+  | { kind: "new" }
+  | { kind: "created"; prepared: Prepared }
+  | { kind: "running"; prepared: Prepared; child: Deno.ChildProcess }
+  | { kind: "exited"; prepared: Prepared };
+
+/** The engine process's end: its status, and the output copy's failure if any. */
+interface Exit {
+  status: Deno.CommandStatus;
+  outputError: unknown;
+}
 
 /** A Singularity/Apptainer executor. Create it with {@link createSingularityExecutor}. */
 export class SingularityExecutor implements ContainerExecutor {
-  /** The engine family actually used (decides the variable prefix). */
+  /** The engine family actually used. */
   readonly engine: SingularityEngine;
   /** Absolute path of the engine program. */
   readonly binary: string;
@@ -56,13 +90,9 @@ export class SingularityExecutor implements ContainerExecutor {
   readonly #probe: CgroupProbe;
   readonly #images = new Map<string, string>();
   readonly #abort = new AbortController();
-  #state: State = "new";
-  #spec: ContainerSpec | undefined;
-  #args: string[] = [];
-  #env: Record<string, string> = {};
-  #child: Deno.ChildProcess | undefined;
-  #outputs: Promise<unknown>[] = [];
+  #state: State = { kind: "new" };
   #result: Promise<number> | undefined;
+  #stopped = false;
   #version: Promise<string> | undefined;
   #loading = new Set<Promise<unknown>>();
   #closed = false;
@@ -76,25 +106,21 @@ export class SingularityExecutor implements ContainerExecutor {
     this.#probe = opts.cgroupProbe ?? defaultCgroupProbe(this.#isRoot, opts.hostEnv);
   }
 
-  /** `<binary> --version`, trimmed (for example `apptainer version 1.2.5`), or `<engine> (unknown version)`. */
+  /**
+   * `<binary> --version`, trimmed (for example `apptainer version 1.2.5`).
+   * @throws {EngineError} when the program cannot say its version.
+   */
   runtime(): Promise<string> {
-    this.#version ??= (async () => {
-      try {
-        const out = await new Deno.Command(this.binary, {
-          args: ["--version"],
-          clearEnv: true,
-          env: {},
-          cwd: this.workDir,
-          stdin: "null",
-        }).output();
-        const text = new TextDecoder().decode(out.stdout).trim() ||
-          new TextDecoder().decode(out.stderr).trim();
-        return out.success && text !== "" ? text : `${this.engine} (unknown version)`;
-      } catch {
-        return `${this.engine} (unknown version)`;
-      }
-    })();
+    if (this.#version === undefined) {
+      this.#version = queryVersionLine(this.binary, this.workDir);
+      this.#version.catch(() => this.#version = undefined);
+    }
     return this.#version;
+  }
+
+  /** What the program can do (its flavour, version and `exec` flags); detected once per program and version. */
+  async capabilities(): Promise<RuntimeCapabilities> {
+    return await detectCapabilities(this.binary, await this.runtime(), this.workDir);
   }
 
   /**
@@ -155,50 +181,93 @@ export class SingularityExecutor implements ContainerExecutor {
     }
   }
 
-  /** Prepares the `exec` command line; nothing runs yet. */
+  /**
+   * Prepares the `exec` command line from the program's capabilities, and writes the files it names into the
+   * executor's temp dir (the launch script, the `--apply-cgroups` file, the scratch `HOME`); nothing runs yet.
+   */
   async create(spec: ContainerSpec): Promise<void> {
-    if (this.#state !== "new") throw new EngineError(`Cannot create a container twice with one executor`);
+    if (this.#state.kind !== "new") {
+      throw new EngineError(`Cannot create a container twice with one executor`);
+    }
+    if (this.#closed) throw new EngineError(`Cannot create a container after close()`);
     const imagePath = this.#images.get(spec.image);
     if (imagePath === undefined) {
       throw new EngineError(`Cannot create a container: image "${spec.image}" was not loaded`);
     }
-    let cgroup: CgroupSupport = { cpu: false, memory: false };
-    if (spec.vcpus > 0 || spec.ram > 0) cgroup = await this.#probe(this.#opts.log);
-    const { args, notes } = execArgs({
-      workingDir: spec.workingDir,
+    const log = this.#opts.log;
+    const caps = await this.capabilities();
+    let cgroup: CgroupSupport = { cpu: false, memory: false, swap: false, hierarchy: "none" };
+    if (spec.vcpus > 0 || spec.ram > 0) cgroup = await this.#probe(log);
+    const limits = planLimits({
+      caps,
+      isRoot: this.#isRoot,
+      vcpus: spec.vcpus,
+      ram: spec.ram,
+      cgroup,
+      cgroupFile: join(this.workDir, "cgroups.toml"),
+    });
+    const token = launchToken();
+    const home = spec.env.HOME;
+    const script = launchScript({
+      env: containerEnv(spec.env, spec.gpu, this.#opts.hostEnv),
+      workingDir: spec.workingDir || "/",
+      bindTargets: [...Object.keys(spec.mounts), ...(needsScratchHome(home, spec.mounts) ? [home] : [])],
+      token,
+    });
+    const scriptPath = join(this.workDir, "launch.sh");
+    const homeScratch = join(this.workDir, "home");
+    const args = execArgs({
+      caps,
+      workingDir: spec.workingDir || "/",
       enableNetwork: spec.enableNetwork,
       networkMode: spec.networkMode,
       isRoot: this.#isRoot,
       gpu: spec.gpu,
-      vcpus: spec.vcpus,
-      ram: spec.ram,
-      cgroup,
+      limitArgs: limits.args,
       mounts: spec.mounts,
-      home: spec.env.HOME,
+      home,
+      homeScratch,
+      launchScript: scriptPath,
       imagePath,
       command: spec.command,
     });
-    for (const note of notes) this.#opts.log(note);
-    this.#args = args;
-    this.#env = execEnv({ engine: this.engine, env: spec.env, hostEnv: this.#opts.hostEnv });
-    this.#spec = spec;
-    this.#state = "created";
-  }
-
-  /** Starts the engine process and pipes the container's stdin, stdout and stderr with backpressure. */
-  start(): Promise<void> {
-    const spec = this.#spec;
-    if (this.#state !== "created" || spec === undefined) {
-      return Promise.reject(
-        new EngineError(`Cannot start a container that was not created (state "${this.#state}")`),
+    await Deno.writeTextFile(scriptPath, script.text, { mode: 0o600, createNew: true });
+    if (limits.cgroupToml !== null) {
+      await Deno.writeTextFile(join(this.workDir, "cgroups.toml"), limits.cgroupToml, { mode: 0o600 });
+    }
+    if (needsScratchHome(home, spec.mounts)) await Deno.mkdir(homeScratch, { mode: 0o700 });
+    log(
+      `Runtime ${describeRuntime(caps)} ("${this.binary}"): exec flags used ${flagsUsed(args).join(" ")}; ` +
+        `limits through ${limits.mechanism}`,
+    );
+    for (const note of limits.notes) log(note);
+    for (const name of script.skipped) {
+      log(
+        `Environment variable ${
+          JSON.stringify(name)
+        } left out: ${this.engine} can only set shell variable names`,
       );
     }
-    if (this.#closed) return Promise.reject(new EngineError(`Cannot start a container after close()`));
+    this.#state = { kind: "created", prepared: { spec, args, token } };
+  }
+
+  /**
+   * Starts the engine process, pipes the container's stdin, stdout and stderr with backpressure, and resolves once
+   * the launch script says the command is about to run.
+   * @throws {EngineError} when the runtime failed before the command started (its own error line in the message).
+   */
+  async start(): Promise<void> {
+    const state = this.#state;
+    if (state.kind !== "created") {
+      throw new EngineError(`Cannot start a container that was not created (state "${state.kind}")`);
+    }
+    if (this.#closed) throw new EngineError(`Cannot start a container after close()`);
+    const { spec, args, token } = state.prepared;
     let child: Deno.ChildProcess;
     try {
       child = new Deno.Command(this.binary, {
-        args: this.#args,
-        env: this.#env,
+        args,
+        env: execEnv(this.#opts.hostEnv),
         clearEnv: true,
         cwd: this.workDir,
         stdin: spec.stdin ? "piped" : "null",
@@ -206,34 +275,80 @@ export class SingularityExecutor implements ContainerExecutor {
         stderr: "piped",
       }).spawn();
     } catch (err) {
-      return Promise.reject(
-        new EngineError(`Cannot run "${this.binary}": ${errorLine(err)}`, { cause: err }),
-      );
+      throw new EngineError(`Cannot run "${this.binary}": ${errorLine(err)}`, { cause: err });
     }
-    this.#child = child;
-    this.#state = "started";
-    this.#outputs = [child.stdout.pipeTo(spec.stdout), child.stderr.pipeTo(spec.stderr)];
+    this.#state = { kind: "running", prepared: state.prepared, child };
+    const stderr = new LaunchStderr(token, spec.stderr, this.#opts.log, `${this.engine}: `);
+    const outputs = [child.stdout.pipeTo(spec.stdout), child.stderr.pipeTo(stderr.writable)];
     if (spec.stdin) {
       // The container may exit without reading all of its stdin: the broken pipe is not an error.
       spec.stdin.pipeTo(child.stdin).catch(() => {});
     }
-    this.#result = this.#collect(child);
-    this.#result.catch(() => {}); // reported by wait(); never an unhandled rejection
-    return Promise.resolve();
+    const exited = this.#collect(child, outputs, state.prepared);
+    const verdict = await stderr.verdict;
+    if (verdict === "started" || this.#stopped) {
+      this.#result = exited.then((exit) => this.#code(exit));
+      this.#result.catch(() => {}); // reported by wait(); never an unhandled rejection
+      return;
+    }
+    const failure = this.#runtimeFailure(verdict, await exited, stderr, spec);
+    this.#result = Promise.reject(failure);
+    this.#result.catch(() => {});
+    throw failure;
   }
 
-  async #collect(child: Deno.ChildProcess): Promise<number> {
+  async #collect(child: Deno.ChildProcess, outputs: Promise<void>[], prepared: Prepared): Promise<Exit> {
     const status = await child.status;
-    this.#state = "exited";
-    const outputs = await Promise.allSettled(this.#outputs);
-    const failed = outputs.find((o): o is PromiseRejectedResult => o.status === "rejected");
-    if (failed) {
-      throw new EngineError(`Cannot copy the container's output: ${errorLine(failed.reason)}`, {
-        cause: failed.reason,
+    this.#state = { kind: "exited", prepared };
+    const settled = await Promise.allSettled(outputs);
+    const failed = settled.find((o): o is PromiseRejectedResult => o.status === "rejected");
+    return { status, outputError: failed?.reason };
+  }
+
+  #code(exit: Exit): number {
+    if (exit.outputError !== undefined) {
+      throw new EngineError(`Cannot copy the container's output: ${errorLine(exit.outputError)}`, {
+        cause: exit.outputError,
       });
     }
     // Deno reports 128+N for a process killed by signal N: 137 after stop().
-    return status.code;
+    return exit.status.code;
+  }
+
+  #runtimeFailure(verdict: LaunchVerdict | null, exit: Exit, stderr: LaunchStderr, spec: ContainerSpec) {
+    const command = spec.command[0] ?? "";
+    const line = stderr.errorLine();
+    if (verdict === "not-found") {
+      return new EngineError(
+        command.includes("/")
+          ? `exec: "${command}": no such file or directory, or not an executable file, in the container`
+          : `exec: "${command}": executable file not found in $PATH (PATH=${
+            JSON.stringify(spec.env.PATH ?? "")
+          })`,
+        { brokenNode: false },
+      );
+    }
+    if (verdict === "no-bind") {
+      return new EngineError(
+        `${this.engine} did not mount the bind at ${JSON.stringify(stderr.detail)}${line ? `: ${line}` : ""}`,
+        { brokenNode: false },
+      );
+    }
+    if (verdict === "no-workdir") {
+      return new EngineError(
+        `working directory ${
+          JSON.stringify(spec.workingDir)
+        } does not exist in the container (or is not a directory)`,
+        { brokenNode: false },
+      );
+    }
+    const how = exit.status.signal
+      ? `was killed by ${exit.status.signal}`
+      : `exited with status ${exit.status.code}`;
+    return new EngineError(
+      `${this.engine} exec ${how} before the container's command started${line ? `: ${line}` : ""}`,
+      { brokenNode: looksLikeBrokenNode([...stderr.runtimeLines, line].join("\n")) },
+    );
   }
 
   /** The container's exit code, once the engine has exited and both output streams are drained and closed. */
@@ -246,9 +361,10 @@ export class SingularityExecutor implements ContainerExecutor {
 
   /** SIGKILL to the engine process, which takes the contained processes with it. No-op unless running. */
   stop(): Promise<void> {
-    if (this.#state === "started" && this.#child) {
+    if (this.#state.kind === "running") {
+      this.#stopped = true;
       try {
-        this.#child.kill("SIGKILL");
+        this.#state.child.kill("SIGKILL");
       } catch {
         // It exited meanwhile.
       }
@@ -261,13 +377,14 @@ export class SingularityExecutor implements ContainerExecutor {
     if (this.#closed) return;
     this.#closed = true;
     this.#abort.abort();
-    if (this.#state === "started") await this.stop();
+    await this.stop();
     if (this.#result) await this.#result.catch(() => {});
     await Promise.allSettled([...this.#loading]);
-    if (this.#state === "new" || this.#state === "created") {
+    const state = this.#state;
+    if (state.kind === "created") {
       // Never started: nobody else will close the sinks.
-      for (const sink of [this.#spec?.stdout, this.#spec?.stderr]) {
-        if (sink && !sink.locked) await sink.close().catch(() => {});
+      for (const sink of [state.prepared.spec.stdout, state.prepared.spec.stderr]) {
+        if (!sink.locked) await sink.close().catch(() => {});
       }
     }
     try {
@@ -281,8 +398,8 @@ export class SingularityExecutor implements ContainerExecutor {
 
   /** Host PID of the contained process (0 when none runs). */
   async pid(): Promise<number> {
-    if (this.#state !== "started" || !this.#child) return 0;
-    return await containedPid(this.#child.pid);
+    if (this.#state.kind !== "running") return 0;
+    return await containedPid(this.#state.child.pid);
   }
 
   /** The SIF file used for an image ID once `loadImage` has made it, else undefined. */
@@ -292,7 +409,7 @@ export class SingularityExecutor implements ContainerExecutor {
 
   /** The argument vector of the `exec` command prepared by `create` (for logs and tests). */
   get execArgs(): readonly string[] {
-    return this.#args;
+    return this.#state.kind === "new" ? [] : this.#state.prepared.args;
   }
 }
 

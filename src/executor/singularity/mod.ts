@@ -1,6 +1,6 @@
 /**
  * The Singularity/Apptainer executor: `createSingularityExecutor` and the pure pieces it is built from
- * (argument vector, environment, cgroup probe, SIF cache).
+ * (capability detection, argument vector, limits, launch script, cgroup probe, SIF cache).
  * @module
  */
 export {
@@ -16,20 +16,38 @@ export {
   type SingularityEngineChoice,
 } from "./engine.ts";
 export {
-  type CgroupSupport,
-  type ExecArgs,
-  execArgs,
-  type ExecArgsInput,
-  execEnv,
-  type ExecEnvInput,
-} from "./exec_command.ts";
+  describeRuntime,
+  detectCapabilities,
+  parseHelpFlags,
+  parseVersionLine,
+  queryVersionLine,
+  type RuntimeCapabilities,
+  type RuntimeVersion,
+  type SingularityFlavour,
+} from "./capabilities.ts";
+export { containerEnv, execArgs, type ExecArgsInput, execEnv, flagsUsed } from "./exec_command.ts";
+export { CPU_PERIOD_US, cpuQuota, type LimitInput, type LimitPlan, planLimits } from "./limits.ts";
 export {
+  LAUNCH_SCRIPT_PATH,
+  type LaunchScript,
+  launchScript,
+  type LaunchScriptInput,
+  launchToken,
+  type LaunchVerdict,
+  mountinfoPath,
+  shellQuote,
+} from "./launch_script.ts";
+export { LaunchStderr } from "./launch_stderr.ts";
+export {
+  type CgroupHierarchy,
   type CgroupProbe,
   type CgroupProbeHost,
   type CgroupProbeResult,
+  type CgroupSupport,
   defaultCgroupProbe,
   probeCgroupControllers,
   realCgroupProbeHost,
+  supportOf,
 } from "./cgroup_probe.ts";
 export { obtainSif, type ObtainSifOptions, sifBaseName } from "./sif_cache.ts";
 export { containedPid, findContainedPid, type ProcessEntry, type ProcessTable } from "./process_tree.ts";

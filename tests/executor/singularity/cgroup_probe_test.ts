@@ -16,6 +16,7 @@ function fakeHost(overrides: Partial<CgroupProbeHost> & { files?: Record<string,
   const files = overrides.files ?? {};
   return {
     isRoot: true,
+    uid: 0,
     xdgRuntimeDir: "",
     dbusAddress: "",
     mounts: () =>
@@ -25,8 +26,7 @@ function fakeHost(overrides: Partial<CgroupProbeHost> & { files?: Record<string,
     selfCgroup: () => Promise.resolve(files["/proc/self/cgroup"] ?? null),
     readFile: (path) =>
       path in files ? Promise.resolve(files[path]) : Promise.reject(new Error(`no ${path}`)),
-    isDirectory: () => Promise.resolve(true),
-    systemdVersion: () => Promise.resolve("systemd 252 (252.22-1~deb12u1)"),
+    exists: (path) => Promise.resolve(path in files),
     ...overrides,
   };
 }
@@ -38,21 +38,44 @@ Deno.test("probeCgroupControllers() counts cgroup v1 controllers for root when t
     files: { "/proc/mounts": V1_MOUNTS, "/proc/self/cgroup": V1_SELF },
   }));
   assertEquals(sorted(r.controllers), ["cpu", "cpuacct", "memory", "name=systemd"]);
-  assertEquals(r.notes, []);
-});
-
-Deno.test("probeCgroupControllers() reads cgroup.controllers of the process's own cgroup v2 group", async () => {
-  const r = await probeCgroupControllers(fakeHost({
-    isRoot: false,
-    xdgRuntimeDir: "/run/user/1000",
-    dbusAddress: "unix:path=/run/user/1000/bus",
+  assertEquals([r.hierarchy, r.swap, r.notes], ["v1", false, []]);
+  const swap = await probeCgroupControllers(fakeHost({
     files: {
-      "/proc/mounts": V2_MOUNTS,
-      "/proc/self/cgroup": V2_SELF,
-      "/sys/fs/cgroup/user.slice/user-1000.slice/session-1.scope/cgroup.controllers": "cpu memory pids\n",
+      "/proc/mounts": V1_MOUNTS,
+      "/proc/self/cgroup": V1_SELF,
+      "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes": "9223372036854771712\n",
     },
   }));
+  assertEquals([swap.hierarchy, swap.swap], ["v1", true]);
+});
+
+Deno.test("probeCgroupControllers() reads cgroup.controllers of root's own cgroup v2 group", async () => {
+  const r = await probeCgroupControllers(fakeHost({
+    files: {
+      "/proc/mounts": V2_MOUNTS,
+      "/proc/self/cgroup": "0::/system.slice/slurmstepd.scope/job_1\n",
+      "/sys/fs/cgroup/system.slice/slurmstepd.scope/job_1/cgroup.controllers": "cpuset cpu memory\n",
+    },
+  }));
+  assertEquals(sorted(r.controllers), ["cpu", "cpuset", "memory"]);
+  assertEquals([r.hierarchy, r.swap, r.notes], ["v2", true, []]);
+});
+
+Deno.test("probeCgroupControllers() gives a non-root user the controllers delegated to user@UID.service", async () => {
+  const unit = "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/cgroup.controllers";
+  const host = (controllers: string) =>
+    fakeHost({
+      isRoot: false,
+      uid: 1000,
+      xdgRuntimeDir: "/run/user/1000",
+      dbusAddress: "unix:path=/run/user/1000/bus",
+      files: { "/proc/mounts": V2_MOUNTS, "/proc/self/cgroup": V2_SELF, [unit]: controllers },
+    });
+  const r = await probeCgroupControllers(host("cpu memory pids\n"));
   assertEquals(sorted(r.controllers), ["cpu", "memory", "pids"]);
+  assertEquals([r.hierarchy, r.swap, r.notes], ["v2", true, []]);
+  const partial = await probeCgroupControllers(host("memory pids\n"));
+  assertEquals(partial.notes, [`The user's systemd instance delegates only "memory pids" in "${unit}"`]);
 });
 
 Deno.test("probeCgroupControllers() falls back to v1 for root when the v2 group offers neither cpu nor memory", async () => {
@@ -70,16 +93,8 @@ Deno.test("probeCgroupControllers() refuses limits for non-root users without a 
   const cases: [Partial<CgroupProbeHost>, RegExp][] = [
     [{ xdgRuntimeDir: "", dbusAddress: "x" }, /XDG_RUNTIME_DIR or DBUS_SESSION_BUS_ADDRESS is empty/],
     [
-      { xdgRuntimeDir: "/run/user/1", dbusAddress: "x", isDirectory: () => Promise.resolve(false) },
-      /"\/run\/user\/1\/systemd" is not a directory/,
-    ],
-    [
-      { xdgRuntimeDir: "/r", dbusAddress: "x", systemdVersion: () => Promise.resolve(null) },
-      /systemd version is unknown/,
-    ],
-    [
-      { xdgRuntimeDir: "/r", dbusAddress: "x", systemdVersion: () => Promise.resolve("systemd 219") },
-      /systemd version 219 is older than 224/,
+      { xdgRuntimeDir: "/run/user/7", dbusAddress: "x", uid: 7 },
+      /"\/sys\/fs\/cgroup\/user.slice\/user-7.slice\/user@7.service\/cgroup.controllers" cannot be read .*is the user's systemd instance running\?/,
     ],
   ];
   for (const [host, note] of cases) {
@@ -89,6 +104,7 @@ Deno.test("probeCgroupControllers() refuses limits for non-root users without a 
       ...host,
     }));
     assertEquals(r.controllers.size, 0);
+    assertEquals(r.hierarchy, "none");
     assertEquals(r.notes.length, 1);
     assertMatch(r.notes[0], note);
   }
@@ -102,7 +118,9 @@ Deno.test("probeCgroupControllers() gives non-root users on cgroup v1 no limits"
     files: { "/proc/mounts": V1_MOUNTS, "/proc/self/cgroup": V1_SELF },
   }));
   assertEquals(r.controllers.size, 0);
-  assertEquals(r.notes, ["No cgroup2 mount found: resource limits are not supported"]);
+  assertEquals(r.notes, [
+    "Not running as root, and there is no cgroup2 mount: resource limits are not supported",
+  ]);
 });
 
 Deno.test("probeCgroupControllers() counts mounted v1 controllers for root when /proc/self/cgroup is unreadable", async () => {
@@ -135,7 +153,7 @@ Deno.test({
   fn: async () => {
     const lines: string[] = [];
     const support = await defaultCgroupProbe(true, {})((m) => lines.push(m));
-    assertEquals(support, { cpu: true, memory: true });
+    assertEquals(support, { cpu: true, memory: true, swap: true, hierarchy: "v1" });
     assertEquals(lines, []);
   },
 });

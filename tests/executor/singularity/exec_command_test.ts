@@ -1,51 +1,42 @@
 import { EngineError } from "../../../src/errors.ts";
-import { execArgs, type ExecArgsInput, execEnv } from "../../../src/executor/singularity/mod.ts";
+import {
+  containerEnv,
+  execArgs,
+  type ExecArgsInput,
+  execEnv,
+  flagsUsed,
+  LAUNCH_SCRIPT_PATH,
+  type RuntimeCapabilities,
+} from "../../../src/executor/singularity/mod.ts";
 import { assertEquals, assertThrows } from "../../helpers/assert.ts";
+import { fixtureCapabilities } from "../../fixtures/singularity/mod.ts";
+
+const CE311 = await fixtureCapabilities("singularity-ce-3.11");
+const CE34 = await fixtureCapabilities("singularity-3.4");
+const LAUNCH = ["--bind", `/t/launch.sh:${LAUNCH_SCRIPT_PATH}:ro`];
 
 /** The crunch-run stub test's spec (singularity_test.go TestSingularityExecArgs). */
 function crunchRunInput(overrides: Partial<ExecArgsInput> = {}): ExecArgsInput {
   return {
+    caps: CE311,
     workingDir: "/WorkingDir",
     enableNetwork: false,
     networkMode: "default",
     isRoot: false,
     gpu: { stack: "cuda", deviceCount: 3 },
-    vcpus: 2,
-    ram: 12345678,
-    cgroup: { cpu: true, memory: true },
+    limitArgs: ["--cpus", "2", "--memory", "12345678"],
     mounts: { "/mnt": { hostPath: "/hostpath", readOnly: true } },
     home: undefined,
+    homeScratch: "/t/home",
+    launchScript: "/t/launch.sh",
     imagePath: "/fake/image.sif",
     command: [],
     ...overrides,
   };
 }
 
-Deno.test("execArgs() matches crunch-run's argument vector for its stub spec", () => {
-  assertEquals(execArgs(crunchRunInput()), {
-    args: [
-      "exec",
-      "--containall",
-      "--cleanenv",
-      "--pwd=/WorkingDir",
-      "--net",
-      "--network=none",
-      "--nv",
-      "--cpus",
-      "2",
-      "--memory",
-      "12345678",
-      "--bind",
-      "/hostpath:/mnt:ro",
-      "/fake/image.sif",
-    ],
-    notes: [],
-  });
-});
-
-Deno.test("execArgs() leaves out unsupported limits and says so", () => {
-  const { args, notes } = execArgs(crunchRunInput({ cgroup: { cpu: false, memory: false } }));
-  assertEquals(args, [
+Deno.test("execArgs() matches crunch-run's argument vector for its stub spec, plus the launch script", () => {
+  assertEquals(execArgs(crunchRunInput()), [
     "exec",
     "--containall",
     "--cleanenv",
@@ -53,26 +44,25 @@ Deno.test("execArgs() leaves out unsupported limits and says so", () => {
     "--net",
     "--network=none",
     "--nv",
+    "--cpus",
+    "2",
+    "--memory",
+    "12345678",
     "--bind",
     "/hostpath:/mnt:ro",
+    ...LAUNCH,
     "/fake/image.sif",
-  ]);
-  assertEquals(notes, [
-    "CPU limits are not supported by the current systemd/cgroup configuration, not setting --cpus 2",
-    "Memory limits are not supported by the current systemd/cgroup configuration, not setting --memory 12345678",
   ]);
 });
 
-Deno.test("execArgs() sorts binds by container path and uses --home for a writable bind at HOME", () => {
-  const { args } = execArgs(crunchRunInput({
-    workingDir: "",
+Deno.test("execArgs() sorts binds by container path; a bind at or above HOME stays a --bind", () => {
+  const args = execArgs(crunchRunInput({
     gpu: { stack: "", deviceCount: 0 },
-    vcpus: 0,
-    ram: 0,
+    limitArgs: [],
     home: "/home/user",
     mounts: {
       "/tmp": { hostPath: "/h/tmp", readOnly: false },
-      "/home/user": { hostPath: "/h/home", readOnly: false },
+      "/home/user": { hostPath: "/h/home", readOnly: true },
       "/keep/a b": { hostPath: "/h/keep dir", readOnly: true },
       "/Z": { hostPath: "/h/z", readOnly: true },
       "/home/user/out": { hostPath: "/h/out", readOnly: false },
@@ -83,19 +73,20 @@ Deno.test("execArgs() sorts binds by container path and uses --home for a writab
     "exec",
     "--containall",
     "--cleanenv",
-    "--pwd=",
+    "--pwd=/WorkingDir",
     "--net",
     "--network=none",
     "--bind",
     "/h/z:/Z:ro",
-    "--home",
-    "/h/home:/home/user",
+    "--bind",
+    "/h/home:/home/user:ro",
     "--bind",
     "/h/out:/home/user/out:rw",
     "--bind",
     "/h/keep dir:/keep/a b:ro",
     "--bind",
     "/h/tmp:/tmp:rw",
+    ...LAUNCH,
     "/fake/image.sif",
     "sh",
     "-c",
@@ -103,16 +94,21 @@ Deno.test("execArgs() sorts binds by container path and uses --home for a writab
   ]);
 });
 
-Deno.test("execArgs() keeps a read-only bind at HOME read-only instead of using --home", () => {
-  const { args } = execArgs(crunchRunInput({
-    gpu: { stack: "", deviceCount: 0 },
-    vcpus: 0,
-    ram: 0,
-    home: "/home/user",
-    mounts: { "/home/user": { hostPath: "/h/home", readOnly: true } },
-    command: ["true"],
-  }));
-  assertEquals(args.slice(6), ["--bind", "/h/home:/home/user:ro", "/fake/image.sif", "true"]);
+Deno.test("execArgs() gives a HOME no bind provides berth's scratch directory with --home", () => {
+  const base = { gpu: { stack: "" as const, deviceCount: 0 }, limitArgs: [], command: ["true"] };
+  const home = (h: string | undefined, mounts: ExecArgsInput["mounts"] = {}) =>
+    execArgs(crunchRunInput({ ...base, home: h, mounts })).filter((a, i, all) =>
+      a === "--home" || all[i - 1] === "--home"
+    );
+  assertEquals(home("/home/job"), ["--home", "/t/home:/home/job"]);
+  assertEquals(home("/home/job", { "/home": { hostPath: "/h", readOnly: false } }), []);
+  assertEquals(home("/home/job", { "/home/job/out": { hostPath: "/h", readOnly: false } }), [
+    "--home",
+    "/t/home:/home/job",
+  ]);
+  assertEquals(home("/"), []);
+  assertEquals(home("relative"), []);
+  assertEquals(home(undefined), []);
 });
 
 Deno.test("execArgs() rejects bind paths that --bind cannot express", () => {
@@ -125,8 +121,23 @@ Deno.test("execArgs() rejects bind paths that --bind cannot express", () => {
   }
 });
 
-// Every combination of network, root, GPU and limit support, checked against a table of the fragments each
-// choice contributes (the order of the fragments is part of the contract).
+Deno.test("execArgs() refuses what the program's exec --help does not list, naming the flag and the program", () => {
+  const err = assertThrows(
+    () => execArgs(crunchRunInput({ caps: CE34, gpu: { stack: "rocm", deviceCount: 1 }, limitArgs: [] })),
+    EngineError,
+  );
+  assertEquals(
+    err.message,
+    `Cannot run this container with Singularity 3.4.2 ("${CE34.path}"): a ROCm GPU needs --rocm, which its ` +
+      `"exec --help" does not list`,
+  );
+  const bare: RuntimeCapabilities = { ...CE311, execFlags: new Set(["bind", "pwd", "cleanenv"]) };
+  const missing = assertThrows(() => execArgs(crunchRunInput({ caps: bare })), EngineError);
+  assertEquals(missing.message.includes("berth needs --containall"), true);
+});
+
+// Every combination of network, root and GPU, checked against a table of the fragments each choice contributes
+// (the order of the fragments is part of the contract).
 const NETWORK_CASES: { name: string; enable: boolean; mode: string; root: string[]; user: string[] }[] = [
   {
     name: "off",
@@ -166,35 +177,30 @@ const GPU_CASES: { stack: "" | "cuda" | "rocm"; count: number; flags: string[] }
   { stack: "rocm", count: 0, flags: [] },
   { stack: "rocm", count: 1, flags: ["--rocm"] },
 ];
-const LIMIT_CASES: { cpu: boolean; memory: boolean; flags: string[]; notes: number }[] = [
-  { cpu: true, memory: true, flags: ["--cpus", "1.5", "--memory", "1073741824"], notes: 0 },
-  { cpu: true, memory: false, flags: ["--cpus", "1.5"], notes: 1 },
-  { cpu: false, memory: true, flags: ["--memory", "1073741824"], notes: 1 },
-  { cpu: false, memory: false, flags: [], notes: 2 },
-];
 
 Deno.test("execArgs() orders network, GPU and limit flags exactly for every combination", () => {
   let checked = 0;
   for (const net of NETWORK_CASES) {
     for (const isRoot of [false, true]) {
       for (const gpu of GPU_CASES) {
-        for (const limits of LIMIT_CASES) {
-          const { args, notes } = execArgs({
+        for (const limitArgs of [[], ["--apply-cgroups", "/t/cgroups.toml"]]) {
+          const args = execArgs({
+            caps: CE311,
             workingDir: "/work",
             enableNetwork: net.enable,
             networkMode: net.mode,
             isRoot,
             gpu: { stack: gpu.stack, deviceCount: gpu.count },
-            vcpus: 1.5,
-            ram: 1 << 30,
-            cgroup: { cpu: limits.cpu, memory: limits.memory },
+            limitArgs,
             mounts: { "/out": { hostPath: "/h/out", readOnly: false } },
-            home: "/root",
+            home: "/out",
+            homeScratch: "/t/home",
+            launchScript: "/t/launch.sh",
             imagePath: "/c/img.sif",
             command: ["env"],
           });
           const label =
-            `${net.name}, root=${isRoot}, gpu=${gpu.stack}x${gpu.count}, cpu=${limits.cpu}, mem=${limits.memory}`;
+            `${net.name}, root=${isRoot}, gpu=${gpu.stack}x${gpu.count}, limits=${limitArgs.length}`;
           assertEquals(args, [
             "exec",
             "--containall",
@@ -202,96 +208,57 @@ Deno.test("execArgs() orders network, GPU and limit flags exactly for every comb
             "--pwd=/work",
             ...(isRoot ? net.root : net.user),
             ...gpu.flags,
-            ...limits.flags,
+            ...limitArgs,
             "--bind",
             "/h/out:/out:rw",
+            ...LAUNCH,
             "/c/img.sif",
             "env",
           ], label);
-          assertEquals(notes.length, limits.notes, label);
           checked++;
         }
       }
     }
   }
-  assertEquals(checked, NETWORK_CASES.length * 2 * GPU_CASES.length * LIMIT_CASES.length);
+  assertEquals(checked, NETWORK_CASES.length * 2 * GPU_CASES.length * 2);
 });
 
-Deno.test("execArgs() passes no limit flags and no notes when no limits are asked for", () => {
-  const { args, notes } = execArgs(
-    crunchRunInput({ vcpus: 0, ram: 0, cgroup: { cpu: false, memory: false } }),
-  );
-  assertEquals(args.includes("--cpus") || args.includes("--memory"), false);
-  assertEquals(notes, []);
+Deno.test("flagsUsed() lists each long flag once, in order", () => {
+  assertEquals(flagsUsed(["exec", "--pwd=/x", "--bind", "a:b", "--bind", "c:d", "img", "--not-a-flag?"]), [
+    "--pwd",
+    "--bind",
+    "--not-a-flag?",
+  ]);
 });
 
-Deno.test("execEnv() matches crunch-run's environment for singularity", () => {
+Deno.test("execEnv() passes only the session variables rootless cgroups need, never the container's", () => {
   assertEquals(
     execEnv({
-      engine: "singularity",
-      env: { FOO: "bar" },
-      hostEnv: {
-        XDG_RUNTIME_DIR: "/run/user/1000",
-        DBUS_SESSION_BUS_ADDRESS: "unix:path=/run/user/1000/bus",
-      },
-    }),
-    {
-      SINGULARITYENV_FOO: "bar",
-      SINGULARITY_NO_EVAL: "1",
       XDG_RUNTIME_DIR: "/run/user/1000",
       DBUS_SESSION_BUS_ADDRESS: "unix:path=/run/user/1000/bus",
-    },
+      HOME: "/root",
+      PATH: "/usr/bin",
+      SINGULARITYENV_X: "1",
+    }),
+    { XDG_RUNTIME_DIR: "/run/user/1000", DBUS_SESSION_BUS_ADDRESS: "unix:path=/run/user/1000/bus" },
   );
+  assertEquals(execEnv({}), { XDG_RUNTIME_DIR: "", DBUS_SESSION_BUS_ADDRESS: "" });
 });
 
-Deno.test("execEnv() uses the APPTAINER names for apptainer and empty session variables when unset", () => {
+Deno.test("containerEnv() adds the host's non-empty CUDA_VISIBLE_DEVICES for CUDA GPUs only, over the job's", () => {
+  const cuda = { stack: "cuda" as const, deviceCount: 1 };
+  assertEquals(containerEnv({ A: "1" }, cuda, {}), { A: "1" });
+  assertEquals(containerEnv({ A: "1" }, cuda, { CUDA_VISIBLE_DEVICES: "" }), { A: "1" });
+  assertEquals(containerEnv({ A: "1" }, cuda, { CUDA_VISIBLE_DEVICES: "0,2" }), {
+    A: "1",
+    CUDA_VISIBLE_DEVICES: "0,2",
+  });
+  // The host's value wins over a job's own CUDA_VISIBLE_DEVICES, as in crunch-run.
+  assertEquals(containerEnv({ CUDA_VISIBLE_DEVICES: "7" }, cuda, { CUDA_VISIBLE_DEVICES: "1" }), {
+    CUDA_VISIBLE_DEVICES: "1",
+  });
   assertEquals(
-    execEnv({ engine: "apptainer", env: { FOO: "bar", X: "$HOME 'q' \"d\"" }, hostEnv: { PATH: "/bin" } }),
-    {
-      APPTAINERENV_FOO: "bar",
-      APPTAINERENV_X: "$HOME 'q' \"d\"",
-      APPTAINER_NO_EVAL: "1",
-      XDG_RUNTIME_DIR: "",
-      DBUS_SESSION_BUS_ADDRESS: "",
-    },
+    containerEnv({ A: "1" }, { stack: "", deviceCount: 0 }, { CUDA_VISIBLE_DEVICES: "1" }),
+    { A: "1" },
   );
-});
-
-Deno.test("execEnv() drops HOME and never passes host variables other than the documented ones", () => {
-  const env = execEnv({
-    engine: "singularity",
-    env: { HOME: "/home/u", PATH: "/bin" },
-    hostEnv: { HOME: "/root", PATH: "/usr/bin", TMPDIR: "/scratch", NVIDIA_VISIBLE_DEVICES: "all" },
-  });
-  assertEquals(env, {
-    SINGULARITYENV_PATH: "/bin",
-    SINGULARITY_NO_EVAL: "1",
-    XDG_RUNTIME_DIR: "",
-    DBUS_SESSION_BUS_ADDRESS: "",
-  });
-});
-
-Deno.test("execEnv() propagates the host's CUDA_VISIBLE_DEVICES only when it is set and non-empty", () => {
-  for (const engine of ["singularity", "apptainer"] as const) {
-    const p = engine === "apptainer" ? "APPTAINER" : "SINGULARITY";
-    const base = {
-      [`${p}ENV_A`]: "1",
-      [`${p}_NO_EVAL`]: "1",
-      XDG_RUNTIME_DIR: "",
-      DBUS_SESSION_BUS_ADDRESS: "",
-    };
-    assertEquals(execEnv({ engine, env: { A: "1" }, hostEnv: {} }), base);
-    assertEquals(execEnv({ engine, env: { A: "1" }, hostEnv: { CUDA_VISIBLE_DEVICES: "" } }), base);
-    assertEquals(execEnv({ engine, env: { A: "1" }, hostEnv: { CUDA_VISIBLE_DEVICES: "0,2" } }), {
-      ...base,
-      [`${p}ENV_CUDA_VISIBLE_DEVICES`]: "0,2",
-    });
-    // The host's value wins over a job's own CUDA_VISIBLE_DEVICES, as in crunch-run.
-    assertEquals(
-      execEnv({ engine, env: { CUDA_VISIBLE_DEVICES: "7" }, hostEnv: { CUDA_VISIBLE_DEVICES: "1" } })[
-        `${p}ENV_CUDA_VISIBLE_DEVICES`
-      ],
-      "1",
-    );
-  }
 });

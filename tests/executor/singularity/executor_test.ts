@@ -1,12 +1,12 @@
 /**
  * The Singularity executor's own behaviour with the CLI fixture (the shared behaviour is in the conformance
- * suite): what reaches the container, limits, pid(), stop() and close().
+ * suite): what reaches the container on each generation, limits, runtime failures, pid(), stop() and close().
  */
 import { join } from "node:path";
 import { EngineError } from "../../../src/errors.ts";
 import {
+  createSingularityExecutor,
   realCgroupProbeHost,
-  type SingularityEngine,
   type SingularityExecutor,
   type SingularityExecutorOptions,
 } from "../../../src/executor/singularity/mod.ts";
@@ -14,11 +14,20 @@ import type { ContainerSpec } from "../../../src/executor/types.ts";
 import { testImage } from "../../images/mod.ts";
 import {
   CollectingSink,
-  fixtureExecutor,
+  FIXTURE_GENERATIONS,
+  fixtureBinary,
+  type FixtureGeneration,
+  generationEngine,
   recordingLog,
   testHostEnv,
 } from "../../fixtures/singularity/mod.ts";
-import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../helpers/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertRejects,
+  assertStringIncludes,
+} from "../../helpers/assert.ts";
 
 interface Run {
   exec: SingularityExecutor;
@@ -27,9 +36,9 @@ interface Run {
   dir: string;
 }
 
-/** Creates an executor for `name` with `image` loaded, runs `fn`, and cleans up whatever happens. */
+/** Creates an executor for fixture `generation` with `image` loaded, runs `fn`, and cleans up whatever happens. */
 async function withExecutor(
-  name: SingularityEngine,
+  generation: FixtureGeneration,
   image: "busybox" | "multilayer",
   fn: (run: Run) => Promise<void>,
   overrides: Partial<SingularityExecutorOptions> = {},
@@ -37,7 +46,14 @@ async function withExecutor(
   const dir = await Deno.makeTempDir({ prefix: "berth-singularity-test-" });
   let exec: SingularityExecutor | undefined;
   try {
-    exec = await fixtureExecutor(name, dir, overrides);
+    exec = await createSingularityExecutor({
+      engine: generationEngine(generation),
+      binary: fixtureBinary(generation),
+      tmpDir: dir,
+      hostEnv: testHostEnv(),
+      log: () => {},
+      ...overrides,
+    });
     const img = await testImage(image);
     await exec.loadImage(img.id, img.path);
     await fn({ exec, stdout: new CollectingSink(), stderr: new CollectingSink(), dir });
@@ -56,7 +72,7 @@ async function spec(
     name: "zzzzz-dz642-singularitytest",
     image: (await testImage(image)).id,
     command: ["true"],
-    workingDir: "",
+    workingDir: "/",
     env: { PATH: "/bin:/usr/bin" },
     mounts: {},
     vcpus: 0,
@@ -96,55 +112,110 @@ async function psField(pid: number, field: string): Promise<string> {
   return out.success ? new TextDecoder().decode(out.stdout).trim() : "";
 }
 
-function envLines(text: string): string[] {
-  return text.split("\n").filter((l) => l !== "").sort();
-}
+/** The variables the runtimes add on their own (HOME's value is checked separately). */
+const RUNTIME_VARS = /^(PWD|SHLVL|LANG|LD_LIBRARY_PATH|PS1|(SINGULARITY|APPTAINER)_[A-Z]+)=/;
 
-for (const name of ["singularity", "apptainer"] as const) {
-  const P = name === "apptainer" ? "APPTAINER" : "SINGULARITY";
-
-  Deno.test(`${name}: runtime() reports the fixture's version line`, async () => {
-    await withExecutor(name, "busybox", async ({ exec }) => {
-      const version = await exec.runtime();
-      assertStringIncludes(version, `${name}-fixture version`);
-      assertStringIncludes(version, "berth test fixture");
-    });
+for (const generation of FIXTURE_GENERATIONS) {
+  Deno.test(`${generation}: runtime() reports the version line, and create() logs the runtime and flags used`, async () => {
+    const { log, lines } = recordingLog();
+    await withExecutor(generation, "busybox", async (run) => {
+      assertMatch(
+        await run.exec.runtime(),
+        /^(singularity|singularity-ce|apptainer) version \d+\.\d+\.\d+ \(berth test fixture/,
+      );
+      await run.exec.create(await spec(run, "busybox", {}));
+      const line = lines.find((l) => l.startsWith("Runtime "));
+      assertMatch(
+        line ?? "",
+        /^Runtime (Singularity|SingularityCE|Apptainer) \d+\.\d+\.\d+ \(".*"\): exec flags used --containall --cleanenv --pwd --net --network --bind; limits through none$/,
+      );
+    }, { log });
   });
 
-  Deno.test(`${name}: the container sees the image Env and the job env literally, and no engine warning`, async () => {
-    await withExecutor(name, "multilayer", async (run) => {
+  Deno.test(`${generation}: the container's environment, working directory and HOME are exactly the spec's`, async () => {
+    await withExecutor(generation, "multilayer", async (run) => {
+      const env = {
+        PATH: "/bin:/usr/bin",
+        BERTH_IMAGE_VAR: "",
+        LITERAL: "$HOME `id` \"q\" 'q' $$ \\",
+        HOME: "/home/job",
+        LD_LIBRARY_PATH: "/mine",
+      };
       const code = await runToEnd(
         run,
         await spec(run, "multilayer", {
-          command: ["env"],
-          env: { PATH: "/bin:/usr/bin", LITERAL: "$HOME `id` \"q\" 'q' $$", HOME: "/nowhere" },
-          workingDir: "/work",
+          command: ["sh", "-c", "env; pwd; touch $HOME/x && ls $HOME"],
+          env,
+          workingDir: "/etc",
         }),
       );
-      assertEquals(code, 0);
-      assertEquals(run.stderr.text(), "");
-      const sif = run.exec.sifPath((await testImage("multilayer")).id)!;
-      assertEquals(
-        envLines(run.stdout.text()),
-        [
-          "BERTH_IMAGE_VAR=from-image",
-          "HOME=/root",
-          "LITERAL=$HOME `id` \"q\" 'q' $$",
-          "PATH=/bin:/usr/bin",
-          `${P}_CONTAINER=${sif}`,
-          `${P}_NAME=${sif.split("/").pop()}`,
-        ].sort(),
-      );
+      assertEquals([code, run.stderr.text()], [0, ""]);
+      const lines = run.stdout.text().split("\n").filter((l) => l !== "");
+      assertEquals(lines.slice(-2), ["/etc", "x"]);
+      // What the runtime adds of its own is left out, unless the spec sets it (then the spec's value must win).
+      const seen = lines.slice(0, -2).filter((l) => l.split("=")[0] in env || !RUNTIME_VARS.test(l)).sort();
+      assertEquals(seen, Object.entries(env).map(([k, v]) => `${k}=${v}`).sort());
     });
+  });
+
+  Deno.test(`${generation}: a runtime failure rejects start(), a container's own exit resolves wait()`, async () => {
+    for (
+      const [command, workingDir, message] of [
+        [
+          ["no-such-command"],
+          "/",
+          /^exec: "no-such-command": executable file not found in \$PATH \(PATH="\/bin:\/usr\/bin"\)$/,
+        ],
+        [["/bin/no-such"], "/", /^exec: "\/bin\/no-such": no such file or directory/],
+        [["true"], "/no/such/dir", /^working directory "\/no\/such\/dir" does not exist in the container/],
+      ] as const
+    ) {
+      await withExecutor(generation, "busybox", async (run) => {
+        await run.exec.create(await spec(run, "busybox", { command: [...command], workingDir }));
+        const err = await assertRejects(() => run.exec.start(), EngineError);
+        assertMatch(err.message, message);
+        assertEquals(err.brokenNode, false);
+        await assertRejects(() => run.exec.wait(), EngineError);
+        assertEquals([run.stdout.text(), run.stderr.text()], ["", ""]);
+      });
+    }
+    for (const code of [1, 126, 127, 255]) {
+      await withExecutor(generation, "busybox", async (run) => {
+        assertEquals(
+          await runToEnd(run, await spec(run, "busybox", { command: ["sh", "-c", `exit ${code}`] })),
+          code,
+        );
+      });
+    }
   });
 }
 
-Deno.test("start() binds read-only mounts read-only, writable ones writable, and the HOME bind as --home", async () => {
-  await withExecutor("singularity", "busybox", async (run) => {
+Deno.test("start() rejects with the runtime's FATAL line when a bind source vanished before start", async () => {
+  const { log, lines } = recordingLog();
+  await withExecutor("singularity-ce-3.11", "busybox", async (run) => {
+    const gone = join(run.dir, "gone");
+    await Deno.mkdir(gone);
+    await run.exec.create(
+      await spec(run, "busybox", { mounts: { "/in": { hostPath: gone, readOnly: true } } }),
+    );
+    await Deno.remove(gone);
+    const err = await assertRejects(() => run.exec.start(), EngineError);
+    assertEquals(
+      err.message,
+      `singularity exec exited with status 255 before the container's command started: FATAL:   container creation ` +
+        `failed: mount ${gone}->/in error: while mounting ${gone}: mount source ${gone} doesn't exist`,
+    );
+    // The runtime's own words went to the job log, not to the container's stderr.
+    assertEquals(run.stderr.text(), "");
+    assert(lines.some((l) => l.startsWith("singularity: FATAL:")), lines.join("\n"));
+  }, { log });
+});
+
+Deno.test("start() binds read-only mounts read-only, writable ones writable, and HOME under a bind", async () => {
+  await withExecutor("singularity-3.4", "busybox", async (run) => {
     const ro = join(run.dir, "ro");
     const rw = join(run.dir, "rw");
-    const home = join(run.dir, "home");
-    for (const d of [ro, rw, home]) await Deno.mkdir(d);
+    for (const d of [ro, rw]) await Deno.mkdir(d);
     await Deno.writeTextFile(join(ro, "in.txt"), "input\n");
     const code = await runToEnd(
       run,
@@ -154,27 +225,22 @@ Deno.test("start() binds read-only mounts read-only, writable ones writable, and
           "-c",
           "cat /in/in.txt; echo x > /in/new || echo ro; echo y > /out/new; echo $HOME; echo h > $HOME/h; pwd",
         ],
-        env: { PATH: "/bin", HOME: "/home/job" },
+        env: { PATH: "/bin", HOME: "/out/home" },
         workingDir: "/out",
-        mounts: {
-          "/in": { hostPath: ro, readOnly: true },
-          "/out": { hostPath: rw, readOnly: false },
-          "/home/job": { hostPath: home, readOnly: false },
-        },
+        mounts: { "/in": { hostPath: ro, readOnly: true }, "/out": { hostPath: rw, readOnly: false } },
       }),
     );
-    assertEquals(code, 0);
-    assertEquals(run.stdout.text(), "input\nro\n/home/job\n/out\n");
+    assertEquals(code, 0, run.stderr.text());
+    assertEquals(run.stdout.text(), "input\nro\n/out/home\n/out\n");
     assertStringIncludes(run.stderr.text(), "Read-only file system");
     assertEquals(await Deno.readTextFile(join(rw, "new")), "y\n");
-    assertEquals(await Deno.readTextFile(join(home, "h")), "h\n");
     await assertRejects(() => Deno.stat(join(ro, "new")), Deno.errors.NotFound);
-    assert(run.exec.execArgs.includes("--home"));
+    assertEquals(run.exec.execArgs.includes("--home"), false, "HOME inside a bind needs no --home");
   });
 });
 
 Deno.test("start() pipes stdin to the container with backpressure", async () => {
-  await withExecutor("singularity", "busybox", async (run) => {
+  await withExecutor("apptainer-1.2", "busybox", async (run) => {
     const chunk = new Uint8Array(64 * 1024).fill(97);
     let sent = 0;
     const stdin = new ReadableStream<Uint8Array>({
@@ -191,13 +257,13 @@ Deno.test("start() pipes stdin to the container with backpressure", async () => 
 });
 
 Deno.test("wait() reports 137 for a contained kill -9 and for stop(), and stop() kills every contained process", async () => {
-  await withExecutor("singularity", "busybox", async (run) => {
+  await withExecutor("singularity-ce-3.11", "busybox", async (run) => {
     assertEquals(
       await runToEnd(run, await spec(run, "busybox", { command: ["sh", "-c", "kill -9 $$"] })),
       137,
     );
   });
-  await withExecutor("singularity", "busybox", async (run) => {
+  await withExecutor("singularity-ce-3.11", "busybox", async (run) => {
     await run.exec.stop(); // before create: a no-op
     await run.exec.create(
       await spec(run, "busybox", { command: ["sh", "-c", "sleep 100 & sleep 100; echo end"] }),
@@ -226,7 +292,7 @@ Deno.test("wait() reports 137 for a contained kill -9 and for stop(), and stop()
 });
 
 Deno.test("pid() finds the contained command below the engine process", async () => {
-  await withExecutor("apptainer", "busybox", async (run) => {
+  await withExecutor("apptainer-1.2", "busybox", async (run) => {
     await run.exec.create(await spec(run, "busybox", { command: ["sleep", "100"] }));
     assertEquals(await run.exec.pid(), 0);
     await run.exec.start();
@@ -242,7 +308,7 @@ Deno.test("pid() finds the contained command below the engine process", async ()
 });
 
 Deno.test("close() kills a running container and removes the executor's temp dir", async () => {
-  await withExecutor("singularity", "busybox", async (run) => {
+  await withExecutor("singularity-3.4", "busybox", async (run) => {
     await run.exec.create(await spec(run, "busybox", { command: ["sleep", "100"] }));
     await run.exec.start();
     assert(await pollNonZero(() => run.exec.pid()) > 0);
@@ -254,7 +320,7 @@ Deno.test("close() kills a running container and removes the executor's temp dir
 });
 
 Deno.test("close() closes the output sinks of a container that never started", async () => {
-  await withExecutor("singularity", "busybox", async (run) => {
+  await withExecutor("singularity-ce-3.11", "busybox", async (run) => {
     await run.exec.create(await spec(run, "busybox", {}));
     await run.exec.close();
     assert(run.stdout.closed && run.stderr.closed);
@@ -263,7 +329,7 @@ Deno.test("close() closes the output sinks of a container that never started", a
 });
 
 Deno.test("create() refuses an image that was not loaded", async () => {
-  await withExecutor("singularity", "busybox", async (run) => {
+  await withExecutor("singularity-ce-3.11", "busybox", async (run) => {
     const err = await assertRejects(
       async () => await run.exec.create(await spec(run, "busybox", { image: "sha256:" + "1".repeat(64) })),
       EngineError,
@@ -274,53 +340,78 @@ Deno.test("create() refuses an image that was not loaded", async () => {
 
 Deno.test("create() leaves limits out with a log line when the cgroup probe says they cannot work", async () => {
   const { log, lines } = recordingLog();
-  await withExecutor("singularity", "busybox", async (run) => {
+  await withExecutor("singularity-ce-3.11", "busybox", async (run) => {
     const code = await runToEnd(run, await spec(run, "busybox", { vcpus: 2, ram: 64 << 20 }));
     assertEquals(code, 0);
     assertEquals(run.exec.execArgs.includes("--cpus") || run.exec.execArgs.includes("--memory"), false);
     assert(lines.includes("probe: no limits here"));
-    assert(lines.some((l) => l.startsWith("CPU limits are not supported")));
-    assert(lines.some((l) => l.startsWith("Memory limits are not supported")));
+    assert(lines.some((l) => l.startsWith("CPU limit of 2 not enforced: the host's cgroup setup")));
+    assert(lines.some((l) => l.startsWith(`Memory limit of ${64 << 20} bytes not enforced`)));
   }, {
     log,
     cgroupProbe: (probeLog) => {
       probeLog("probe: no limits here");
-      return Promise.resolve({ cpu: false, memory: false });
+      return Promise.resolve({ cpu: false, memory: false, swap: false, hierarchy: "none" });
     },
   });
 });
 
-// The fixture applies --cpus/--memory through cgroup v1 only; the test needs root and both v1 controllers.
+Deno.test("create() on Singularity 3.4 as a non-root user says the limits are not enforced, and why", async () => {
+  const { log, lines } = recordingLog();
+  await withExecutor("singularity-3.4", "busybox", async (run) => {
+    assertEquals(await runToEnd(run, await spec(run, "busybox", { vcpus: 1, ram: 64 << 20 })), 0);
+    assertEquals(run.exec.execArgs.includes("--apply-cgroups"), false);
+    assert(
+      lines.includes(
+        "CPU limit of 1 not enforced: Singularity 3.4.2 has no --cpus/--memory, and its --apply-cgroups is for root only",
+      ),
+      lines.join("\n"),
+    );
+  }, {
+    log,
+    isRoot: false,
+    cgroupProbe: () => Promise.resolve({ cpu: true, memory: true, swap: true, hierarchy: "v1" }),
+  });
+});
+
+// The fixture applies limits through cgroup v1 only; the test needs root and both v1 controllers.
 const V1_MOUNTS = Deno.uid() === 0 ? await realCgroupProbeHost(true, {}).mounts().catch(() => "") : "";
 const V1_LIMITS = /^\S+ \/sys\/fs\/cgroup\/cpu\S* cgroup \S*\bcpu\b/m.test(V1_MOUNTS) &&
   /^\S+ \/sys\/fs\/cgroup\/memory cgroup /m.test(V1_MOUNTS);
 
-Deno.test({
-  name: "create() passes --cpus and --memory where the real probe allows them, and the fixture applies them",
-  ignore: !V1_LIMITS,
-  fn: async () => {
-    await withExecutor("singularity", "busybox", async (run) => {
-      const script = "cpu=$(grep -E '^[0-9]+:cpu(,|:)' /proc/self/cgroup | cut -d: -f3); " +
-        "mem=$(grep -E '^[0-9]+:memory:' /proc/self/cgroup | cut -d: -f3); " +
-        "cat /cg/cpu$cpu/cpu.cfs_quota_us /cg/memory$mem/memory.limit_in_bytes";
-      const code = await runToEnd(
-        run,
-        await spec(run, "busybox", {
-          command: ["sh", "-c", script],
-          vcpus: 1.5,
-          ram: 256 << 20,
-          mounts: {
-            "/cg/cpu": { hostPath: "/sys/fs/cgroup/cpu", readOnly: true },
-            "/cg/memory": { hostPath: "/sys/fs/cgroup/memory", readOnly: true },
-          },
-        }),
-      );
-      assertEquals(run.stderr.text(), "");
-      assertEquals(code, 0);
-      assertEquals(run.stdout.text(), `150000\n${256 << 20}\n`);
-    }, { hostEnv: testHostEnv() });
-  },
-});
+for (
+  const [generation, mechanism] of [["singularity-ce-3.11", "--cpus"], ["singularity-3.4", "--apply-cgroups"]]
+) {
+  Deno.test({
+    name:
+      `create() on ${generation} limits CPU, memory and swap = memory through ${mechanism} where the real probe allows`,
+    ignore: !V1_LIMITS,
+    fn: async () => {
+      await withExecutor(generation as FixtureGeneration, "busybox", async (run) => {
+        const script = "cpu=$(grep -E '^[0-9]+:cpu(,|:)' /proc/self/cgroup | cut -d: -f3); " +
+          "mem=$(grep -E '^[0-9]+:memory:' /proc/self/cgroup | cut -d: -f3); " +
+          "cat /cg/cpu$cpu/cpu.cfs_quota_us /cg/memory$mem/memory.limit_in_bytes " +
+          "/cg/memory$mem/memory.memsw.limit_in_bytes";
+        const code = await runToEnd(
+          run,
+          await spec(run, "busybox", {
+            command: ["sh", "-c", script],
+            vcpus: 1.5,
+            ram: 256 << 20,
+            mounts: {
+              "/cg/cpu": { hostPath: "/sys/fs/cgroup/cpu", readOnly: true },
+              "/cg/memory": { hostPath: "/sys/fs/cgroup/memory", readOnly: true },
+            },
+          }),
+        );
+        assertEquals(run.stderr.text(), "");
+        assertEquals(code, 0);
+        assertEquals(run.stdout.text(), `150000\n${256 << 20}\n${256 << 20}\n`);
+        assert(run.exec.execArgs.includes(mechanism), run.exec.execArgs.join(" "));
+      });
+    },
+  });
+}
 if (!V1_LIMITS) {
-  console.error("cgroup limit test ignored: needs root and cgroup v1 cpu and memory controllers");
+  console.error("cgroup limit tests ignored: need root and cgroup v1 cpu and memory controllers");
 }

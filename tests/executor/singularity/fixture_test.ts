@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { findContainedPid } from "../../../src/executor/singularity/mod.ts";
 import { testImage } from "../../images/mod.ts";
-import { FIXTURE_BIN } from "../../fixtures/singularity/mod.ts";
+import { FIXTURE_BIN, fixtureBinary, type FixtureGeneration } from "../../fixtures/singularity/mod.ts";
 import { assertEquals, assertMatch, assertStringIncludes } from "../../helpers/assert.ts";
 
 interface Result {
@@ -15,11 +15,12 @@ interface Result {
 }
 
 async function fixture(
-  name: "singularity" | "apptainer",
+  name: "singularity" | "apptainer" | FixtureGeneration,
   args: string[],
   env: Record<string, string> = {},
 ): Promise<Result> {
-  const out = await new Deno.Command(FIXTURE_BIN[name], { args, env, clearEnv: true, stdin: "null" })
+  const program = name === "singularity" || name === "apptainer" ? FIXTURE_BIN[name] : fixtureBinary(name);
+  const out = await new Deno.Command(program, { args, env, clearEnv: true, stdin: "null" })
     .output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
@@ -44,16 +45,20 @@ async function withSif(fn: (sif: string, dir: string) => Promise<void>): Promise
 
 const EXEC = ["exec", "--containall", "--cleanenv", "--pwd="];
 
-Deno.test("fixture --version names itself a berth test fixture under both names", async () => {
+Deno.test("fixture --version prints the real version line and names itself a berth test fixture", async () => {
   const s = await fixture("singularity", ["--version"]);
   assertEquals(s, {
     code: 0,
-    stdout: "singularity-fixture version 3.11.0 (berth test fixture, not SingularityCE/Apptainer)\n",
+    stdout: "singularity-ce version 3.11.4 (berth test fixture singularity-ce-3.11, not the real program)\n",
     stderr: "",
   });
   assertMatch(
     (await fixture("apptainer", ["version"])).stdout,
-    /^apptainer-fixture version \d+\.\d+\.\d+ \(berth test fixture/,
+    /^apptainer version 1\.2\.5 \(berth test fixture/,
+  );
+  assertMatch(
+    (await fixture("singularity-3.4", ["--version"])).stdout,
+    /^singularity version 3\.4\.2 \(berth/,
   );
 });
 
@@ -116,7 +121,10 @@ Deno.test("fixture exec rejects every flag and mode it does not implement with s
       [[...EXEC, "--net", sif, "true"], /--net without --network/],
       [[...EXEC, "--nv", sif, "true"], /GPU support is not implemented/],
       [[...EXEC, "--rocm", sif, "true"], /GPU support is not implemented/],
-      [[...EXEC, "--writable-tmpfs", sif, "true"], /unknown flag: --writable-tmpfs/],
+      [
+        [...EXEC, "--writable-tmpfs", sif, "true"],
+        /--writable-tmpfs is a flag of singularity-ce version 3.11.4, but/,
+      ],
       [[...EXEC, "--bind", "/tmp:/x:ro,nosuid", sif, "true"], /option "ro,nosuid" is not implemented/],
       [
         [...EXEC, "--bind", "/nonexistent-berth:/x:ro", sif, "true"],
@@ -131,18 +139,97 @@ Deno.test("fixture exec rejects every flag and mode it does not implement with s
       assertEquals(r.code, 255, args.join(" "));
       assertMatch(r.stderr, message);
     }
-    const noEval = await fixture("apptainer", [...EXEC, sif, "true"], {});
-    assertEquals(noEval.code, 255);
-    assertStringIncludes(noEval.stderr, "set APPTAINER_NO_EVAL=1");
+  });
+});
+
+Deno.test("fixture exec fails as the real program does on a flag its generation lacks: exit 1 and the usage", async () => {
+  await withSif(async (sif) => {
+    for (
+      const [generation, flag] of [
+        ["singularity-3.4", "--cpus"],
+        ["singularity-3.4", "--env"],
+        ["singularity-3.4", "--rocm"],
+        ["singularity-3.4", "--no-eval"],
+        ["singularity-ce-3.8", "--memory"],
+        ["apptainer-1.0", "--cpus"],
+      ] as const
+    ) {
+      const r = await fixture(generation, [...EXEC, flag, "1", sif, "true"]);
+      assertEquals([r.code, r.stdout], [1, ""], `${generation} ${flag}`);
+      const lines = r.stderr.split("\n");
+      assertEquals(lines[0], `Error for command "exec": unknown flag: ${flag}`);
+      assertEquals(lines.slice(1, 4), ["", "Options for exec command:", ""]);
+      assertEquals(
+        lines.at(-2),
+        `Run '${generation.split("-")[0]} exec --help' for more detailed usage information.`,
+      );
+    }
+    const short = await fixture("singularity-3.4", [...EXEC, "-Z", sif, "true"]);
+    assertEquals([short.code, short.stderr.split("\n")[0]], [
+      1,
+      `Error for command "exec": unknown shorthand flag: 'Z' in -Z`,
+    ]);
+    const help = await fixture("singularity-3.4", ["exec", "--help"]);
+    assertEquals(help.code, 0);
+    assertStringIncludes(help.stdout, "--apply-cgroups string   apply cgroups from file for container");
+  });
+});
+
+Deno.test("fixture exec treats forwarded variables as each generation does: literal, evaluated, or NO_EVAL", async () => {
+  await withSif(async (sif) => {
+    const run = (g: FixtureGeneration, env: Record<string, string>) =>
+      fixture(g, [...EXEC, sif, "sh", "-c", 'echo "$A"'], env);
+    const value = { SINGULARITYENV_A: "$SINGULARITY_NAME" };
+    // 3.4: the value reaches the container as it is, SINGULARITY_NO_EVAL or not.
+    assertEquals((await run("singularity-3.4", value)).stdout, "$SINGULARITY_NAME\n");
+    assertEquals(
+      (await run("singularity-3.4", { ...value, SINGULARITY_NO_EVAL: "1" })).stdout,
+      "$SINGULARITY_NAME\n",
+    );
+    // 3.8 evaluates it, and has no way to stop that; 3.11 stops with SINGULARITY_NO_EVAL=1.
+    assertEquals(
+      (await run("singularity-ce-3.8", { ...value, SINGULARITY_NO_EVAL: "1" })).stdout,
+      "image.sif\n",
+    );
+    assertEquals((await run("singularity-ce-3.11", value)).stdout, "image.sif\n");
+    assertEquals(
+      (await run("singularity-ce-3.11", { ...value, SINGULARITY_NO_EVAL: "1" })).stdout,
+      "$SINGULARITY_NAME\n",
+    );
+    const home = await run("singularity-ce-3.11", { SINGULARITYENV_HOME: "/x" });
+    assertStringIncludes(
+      home.stderr,
+      "Overriding HOME environment variable with SINGULARITYENV_HOME is not permitted",
+    );
+  });
+});
+
+Deno.test("fixture exec: --apply-cgroups reads only what it implements; a missing --pwd falls back to the home", async () => {
+  await withSif(async (sif, dir) => {
+    const toml = join(dir, "cg.toml");
+    await Deno.writeTextFile(toml, "[pids]\n  limit = 10\n");
+    const base = ["exec", "--containall", "--cleanenv"];
+    if (Deno.uid() === 0) {
+      const r = await fixture("singularity-3.4", [
+        ...base,
+        "--pwd",
+        "/",
+        "--apply-cgroups",
+        toml,
+        sif,
+        "true",
+      ]);
+      assertEquals(r.code, 255);
+      assertMatch(r.stderr, /\[pids\] limit is not implemented by the fixture/);
+    }
+    const pwd = await fixture("singularity-3.4", [...base, "--pwd", "/no/such", sif, "pwd"]);
+    assertEquals([pwd.code, pwd.stdout], [0, `${Deno.uid() === 0 ? "/root" : "/"}\n`]);
   });
 });
 
 Deno.test("fixture apptainer warns about SINGULARITYENV_ variables as Apptainer does", async () => {
   await withSif(async (sif) => {
-    const r = await fixture("apptainer", [...EXEC, sif, "sh", "-c", "echo $A"], {
-      APPTAINER_NO_EVAL: "1",
-      SINGULARITYENV_A: "x",
-    });
+    const r = await fixture("apptainer", [...EXEC, sif, "sh", "-c", "echo $A"], { SINGULARITYENV_A: "x" });
     assertEquals(r.code, 0);
     assertEquals(r.stdout, "x\n");
     assertStringIncludes(r.stderr, "DEPRECATED USAGE: Forwarding SINGULARITYENV_A");
