@@ -25,16 +25,9 @@ export interface BoundedResult {
   startError: unknown;
 }
 
-const decoder = new TextDecoder();
-
 function decodeAll(chunks: Uint8Array[]): string {
-  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return decoder.decode(all);
+  const decoder = new TextDecoder();
+  return chunks.map((c) => decoder.decode(c, { stream: true })).join("") + decoder.decode();
 }
 
 async function drain(stream: ReadableStream<Uint8Array>, into: Uint8Array[]): Promise<void> {

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import type { ContainerExecutor, ContainerSpec, LogFn } from "../../src/executor/types.ts";
 import { ImageError } from "../../src/errors.ts";
 import { testImage } from "../images/mod.ts";
-import { buildImage, IMAGE_PATH } from "../images/builder.ts";
+import { buildImage, IMAGE_PATH, type LayerEntry } from "../images/builder.ts";
 
 /** What the suite needs to look into an engine (engine-specific; implemented next to each engine's test). */
 export interface EngineProbe {
@@ -52,6 +52,13 @@ export type ExecutorFactory = (log: LogFn) => Promise<ContainerExecutor>;
 /** PATH for the test containers: the busybox image has its applets in these directories. */
 const PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
 const MiB = 1024 * 1024;
+
+/** The one layer of the images the suite builds: busybox as `/bin/sh`. */
+const BUSYBOX_LAYER: LayerEntry[] = [
+  { type: "dir", path: "bin" },
+  { type: "hostfile", path: "bin/busybox", source: "/bin/busybox", mode: 0o755 },
+  { type: "symlink", path: "bin/sh", target: "busybox" },
+];
 
 /** A sink that keeps everything written to it. */
 function collector() {
@@ -238,12 +245,7 @@ export function defineConformanceSuite(
       const unique = crypto.randomUUID();
       const built = await buildImage({
         repoTag: `berth-test/entrypoint-${unique}:latest`,
-        layers: [[
-          { type: "dir", path: "bin" },
-          { type: "hostfile", path: "bin/busybox", source: "/bin/busybox", mode: 0o755 },
-          { type: "symlink", path: "bin/sh", target: "busybox" },
-          { type: "dir", path: "imagewd" },
-        ]],
+        layers: [[...BUSYBOX_LAYER, { type: "dir", path: "imagewd" }]],
         config: {
           Env: [IMAGE_PATH, "IMAGE_ONLY=from-image", "OVERRIDE=image"],
           Entrypoint: ["/bin/sh", "-c", "echo image-entrypoint-ran", "--"],
@@ -458,11 +460,7 @@ export function defineConformanceSuite(
       const unique = crypto.randomUUID();
       const built = await buildImage({
         repoTag: `berth-test/unique-${unique}:latest`,
-        layers: [[
-          { type: "dir", path: "bin" },
-          { type: "hostfile", path: "bin/busybox", source: "/bin/busybox", mode: 0o755 },
-          { type: "symlink", path: "bin/sh", target: "busybox" },
-        ]],
+        layers: [BUSYBOX_LAYER],
         config: { Env: [IMAGE_PATH, `BERTH_UNIQUE=${unique}`], Cmd: ["sh"] },
       }, join(dir, "unique.tar"));
       const size = (await Deno.stat(built.path)).size;

@@ -93,6 +93,19 @@ async function harness(
   };
 }
 
+/**
+ * Starts the run with a container that runs until it is stopped, and sends SIGTERM once the runner waits for it.
+ * `stopKills: false` is an engine that no longer answers a kill.
+ */
+async function sigtermWhileRunning(h: Harness, stopKills = true): Promise<{ run: Promise<number> }> {
+  h.exec.exitCode = null;
+  h.exec.stopKills = stopKills;
+  const run = runJob(h.plan, h.env);
+  await h.exec.entered("wait");
+  h.cancellation.cancel(SIGTERM);
+  return { run };
+}
+
 /** Asserts the record of a finished run: exit status, state, last log line, nothing left behind. */
 async function assertFinished(h: Harness, status: number, state: string, exitCode: number | null) {
   const record = await h.state();
@@ -197,10 +210,7 @@ for (const step of PHASES_BEFORE_WAIT) {
 Deno.test("runJob() honours SIGTERM while the container runs: stopped, Cancelled, 143", async () => {
   await withTempDir(async (dir) => {
     const h = await harness(dir);
-    h.exec.exitCode = null;
-    const run = runJob(h.plan, h.env);
-    await h.exec.entered("wait");
-    h.cancellation.cancel(SIGTERM);
+    const { run } = await sigtermWhileRunning(h);
     assertEquals(await run, 143);
     await assertFinished(h, 143, "Cancelled", 137);
     assertEquals(h.exec.calls, ["runtime", "loadImage", "create", "start", "wait", "stop", "close"]);
@@ -271,11 +281,7 @@ Deno.test("runJob() counts a create that does not finish in time as an unrespons
 Deno.test("runJob() gives a dead engine a bounded time to report the exit after SIGTERM", async () => {
   await withTempDir(async (dir) => {
     const h = await harness(dir);
-    h.exec.exitCode = null;
-    h.exec.stopKills = false;
-    const run = runJob(h.plan, h.env);
-    await h.exec.entered("wait");
-    h.cancellation.cancel(SIGTERM);
+    const { run } = await sigtermWhileRunning(h, false);
     await advanceWhenArmed(h.clock, BUDGET.stopGraceMs);
     assertEquals(await run, 143);
     await assertFinished(h, 143, "Cancelled", null);
@@ -286,12 +292,8 @@ Deno.test("runJob() gives a dead engine a bounded time to report the exit after 
 Deno.test("runJob() bounds every clean-up step after SIGTERM when the engine hangs on everything", async () => {
   await withTempDir(async (dir) => {
     const h = await harness(dir);
-    h.exec.exitCode = null;
-    h.exec.stopKills = false;
     h.exec.behavior.close = "hang";
-    const run = runJob(h.plan, h.env);
-    await h.exec.entered("wait");
-    h.cancellation.cancel(SIGTERM);
+    const { run } = await sigtermWhileRunning(h, false);
     await advanceWhenArmed(h.clock, BUDGET.stopGraceMs);
     await advanceWhenArmed(h.clock, BUDGET.closeAfterFaultMs);
     await advanceWhenArmed(h.clock, BUDGET.flushAfterFaultMs);
@@ -326,11 +328,7 @@ Deno.test("runJob() keeps a job Complete when SIGTERM arrives after the containe
 Deno.test("runJob() calls a job Complete when the container exited by itself as the stop arrived", async () => {
   await withTempDir(async (dir) => {
     const h = await harness(dir);
-    h.exec.exitCode = null;
-    h.exec.stopKills = false;
-    const run = runJob(h.plan, h.env);
-    await h.exec.entered("wait");
-    h.cancellation.cancel(SIGTERM);
+    const { run } = await sigtermWhileRunning(h, false);
     await h.exec.entered("stop");
     await h.exec.exit(3);
     assertEquals(await run, 3);
