@@ -3,9 +3,9 @@
 import { UsageError } from "../errors.ts";
 import { readEnv } from "../env.ts";
 import { formatCheck, runChecks } from "../node/check.ts";
-import { ENGINE_SELECTIONS, type EngineSelection } from "../node/engines.ts";
+import { ENGINE_SELECTIONS } from "../node/engines.ts";
 import { plannedRuntimeDir, runtimeDirsToSearch } from "../node/runtime_dir.ts";
-import { type Command, parseCommandArgs } from "./command.ts";
+import { type Command, parseChoice, parseCommandArgs, parseSeconds } from "./command.ts";
 
 const HELP = `Usage: berth check [options]
 
@@ -62,16 +62,14 @@ export const checkCommand: Command = {
     if (positionals.length > 0) {
       throw new UsageError(`check: unexpected argument "${positionals[0]}" (try "berth check --help")`);
     }
-    const engine = (values["runtime-engine"] ?? "auto") as EngineSelection;
-    if (!ENGINE_SELECTIONS.includes(engine)) {
-      throw new UsageError(
-        `check: --runtime-engine must be one of ${ENGINE_SELECTIONS.join(", ")}, got "${engine}"`,
-      );
-    }
-    const timeout = values.timeout === undefined ? 10 : Number(values.timeout);
-    if (!Number.isFinite(timeout) || timeout <= 0) {
-      throw new UsageError(`check: --timeout must be a positive number of seconds, got "${values.timeout}"`);
-    }
+    const engine = parseChoice(
+      "check",
+      "runtime-engine",
+      values["runtime-engine"],
+      ENGINE_SELECTIONS,
+      "auto",
+    );
+    const timeout = parseSeconds("check", "timeout", values.timeout, { fallback: 10, exclusiveMin: true });
     const results = await runChecks({
       engine,
       dockerSocket: values["docker-socket"] ?? "",

@@ -1,11 +1,11 @@
 /** `berth gc`: remove what crashed or killed berths left behind on this node. @module */
 
-import { ExitCode, UsageError } from "../errors.ts";
+import { ExitCode } from "../errors.ts";
 import { readEnv } from "../env.ts";
-import { apiEnginesFor, type EngineSelection } from "../node/engines.ts";
+import { apiEnginesFor, ENGINE_SELECTIONS } from "../node/engines.ts";
 import { collectGarbage } from "../node/gc.ts";
 import { checkJobUuid, runtimeDirsToSearch } from "../node/runtime_dir.ts";
-import { type Command, parseCommandArgs } from "./command.ts";
+import { type Command, parseChoice, parseCommandArgs, parseSeconds } from "./command.ts";
 
 const HELP = `Usage: berth gc [UUID...] [options]
 
@@ -49,16 +49,8 @@ export const gcCommand: Command = {
       return 0;
     }
     const only = positionals.map((u) => checkJobUuid("gc", u));
-    const engine = (values["runtime-engine"] ?? "auto") as EngineSelection;
-    if (!["auto", "docker", "podman", "singularity", "apptainer"].includes(engine)) {
-      throw new UsageError(
-        `gc: --runtime-engine must be auto, docker, podman, singularity or apptainer, got "${engine}"`,
-      );
-    }
-    const minAge = values["min-age"] === undefined ? 60 : Number(values["min-age"]);
-    if (!Number.isFinite(minAge) || minAge < 0) {
-      throw new UsageError(`gc: --min-age must be a number of seconds, got "${values["min-age"]}"`);
-    }
+    const engine = parseChoice("gc", "runtime-engine", values["runtime-engine"], ENGINE_SELECTIONS, "auto");
+    const minAge = parseSeconds("gc", "min-age", values["min-age"], { fallback: 60 });
     const report = await collectGarbage({
       runtimeDirs: await runtimeDirsToSearch(values["runtime-dir"]),
       tmpDir: values["tmp-dir"] || readEnv("TMPDIR") || "/tmp",

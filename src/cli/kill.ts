@@ -4,7 +4,7 @@ import { UsageError } from "../errors.ts";
 import { killJob } from "../node/kill.ts";
 import { KILL_SIGNALS, type KillSignal } from "../node/process.ts";
 import { checkJobUuid, runtimeDirsToSearch } from "../node/runtime_dir.ts";
-import { type Command, parseCommandArgs } from "./command.ts";
+import { type Command, parseCommandArgs, parseSeconds } from "./command.ts";
 
 const HELP = `Usage: berth kill UUID [--signal TERM|INT|QUIT|KILL] [--wait SECONDS] [--runtime-dir DIR]
 
@@ -54,10 +54,7 @@ export const killCommand: Command = {
     }
     const uuid = checkJobUuid("kill", positionals[0]);
     const signal = parseKillSignal(values.signal ?? "TERM");
-    const wait = values.wait === undefined ? 10 : Number(values.wait);
-    if (!Number.isFinite(wait) || wait < 0) {
-      throw new UsageError(`kill: --wait must be a number of seconds, got "${values.wait}"`);
-    }
+    const wait = parseSeconds("kill", "wait", values.wait, { fallback: 10 });
     const outcome = await killJob(await runtimeDirsToSearch(values["runtime-dir"]), uuid, {
       signal,
       waitMs: wait * 1000,

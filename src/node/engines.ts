@@ -9,19 +9,14 @@ import { readEnv } from "../env.ts";
 import { errorLine } from "../errors.ts";
 import { type DockerApiEngine, resolveSocket } from "../executor/docker/socket.ts";
 import { EngineTransport } from "../executor/docker/transport.ts";
+import { ENGINE_CHOICES, type EngineChoice } from "../executor/types.ts";
 import { describeRuntime, type EngineVersion, negotiateApiVersion } from "../executor/docker/version.ts";
 
-/** `--runtime-engine` choices node tools accept. */
-export type EngineSelection = "auto" | "docker" | "podman" | "singularity" | "apptainer";
+/** `--runtime-engine` choices node tools accept: berth's one engine list. */
+export type EngineSelection = EngineChoice;
 
-/** Every {@link EngineSelection}. */
-export const ENGINE_SELECTIONS: readonly EngineSelection[] = [
-  "auto",
-  "docker",
-  "podman",
-  "singularity",
-  "apptainer",
-];
+/** Every {@link EngineSelection}, in the order help texts list them. */
+export const ENGINE_SELECTIONS: readonly EngineSelection[] = ENGINE_CHOICES;
 
 /** A Docker-API engine to try. */
 export interface ApiEngine {
