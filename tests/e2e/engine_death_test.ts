@@ -6,6 +6,7 @@
 
 import { join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
+import { type EngineProxy, startEngineProxy } from "./_engine_proxy.ts";
 import { berthContainers, engineRequest } from "../helpers/engine_api.ts";
 import { testImage } from "../images/mod.ts";
 import { containerName } from "../../src/runner/mod.ts";
@@ -21,32 +22,6 @@ import {
 } from "./_harness.ts";
 
 const busybox = await testImage("busybox");
-const PROXY = new URL("./_engine_proxy.ts", import.meta.url).pathname;
-
-/** Starts the proxy from `socket` to the engine's real socket; resolves once it accepts connections. */
-async function startProxy(socket: string, target: string, root: string): Promise<Deno.ChildProcess> {
-  const proxy = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      `--allow-net=unix:${socket},unix:${target}`,
-      `--allow-read=${root},${target}`,
-      `--allow-write=${root},${target}`,
-      PROXY,
-      socket,
-      target,
-    ],
-    stdout: "piped",
-    stderr: "null",
-    stdin: "null",
-  }).spawn();
-  const reader = proxy.stdout.getReader();
-  const first = await reader.read();
-  reader.releaseLock();
-  proxy.stdout.cancel().catch(() => {});
-  assertEquals(new TextDecoder().decode(first.value).trim(), "ready");
-  return proxy;
-}
 
 function killQuietly(child: Deno.ChildProcess | undefined) {
   try {
@@ -61,10 +36,10 @@ for (const engine of ENGINES.filter((e) => e.socket !== null)) {
     async fn() {
       await withWorkspace(engine, "engine-death", async (ws) => {
         const socket = join(ws.root, "engine.sock");
-        let proxy: Deno.ChildProcess | undefined;
+        let proxy: EngineProxy | undefined;
         let run: Running | undefined;
         try {
-          proxy = await startProxy(socket, engine.socket!, ws.root);
+          proxy = await startEngineProxy({ listen: socket, target: engine.socket!, root: ws.root });
           const hook = join(ws.root, "hook.sh");
           await Deno.writeTextFile(hook, "#!/bin/sh\necho hook saw a broken node\n");
           await Deno.chmod(hook, 0o755);
@@ -78,7 +53,7 @@ for (const engine of ENGINES.filter((e) => e.socket !== null)) {
             { ...extraNet(socket), ...extraRun(hook) },
           );
           await waitForLog(ws, "Waiting for container to finish", 30_000);
-          proxy.kill("SIGKILL");
+          proxy.child.kill("SIGKILL");
           const r = await run.done;
           assertEquals(r.code, 75, r.stderr);
           assert(r.seconds < 60, `berth took ${r.seconds} s`);
@@ -95,9 +70,8 @@ for (const engine of ENGINES.filter((e) => e.socket !== null)) {
           await ws.assertNoLeftovers();
         } finally {
           killQuietly(run?.child);
-          killQuietly(proxy);
           await run?.done;
-          await proxy?.status;
+          await proxy?.stop();
         }
       });
     },

@@ -8,6 +8,8 @@
 
 import { EngineError } from "../../errors.ts";
 import type { ContainerSpec } from "../types.ts";
+import { type BindMountEntry, mountFields } from "./mounts.ts";
+import type { ApiFlavor } from "./system.ts";
 import { compareApiVersions, DEVICE_REQUESTS_API_VERSION } from "./version.ts";
 
 /** Label put on every container berth creates. */
@@ -63,8 +65,10 @@ export interface CreateHostConfig {
   Memory?: number;
   /** Memory plus swap limit: equal to `Memory`, so no swap. */
   MemorySwap?: number;
-  /** Bind mounts, `host:container[:ro]`. */
-  Binds: string[];
+  /** Bind mounts, structured (see `mounts.ts`). */
+  Mounts: BindMountEntry[];
+  /** Bind mounts as `host:container[:ro]`: only on Podman, only for paths its `Mounts` parser would split. */
+  Binds?: string[];
   /** CUDA GPU requests. */
   DeviceRequests?: DeviceRequest[];
   /** ROCm devices. */
@@ -153,9 +157,16 @@ export function rocmDevices(host: HostFacts): { devices: DeviceMapping[]; groups
  *
  * stdin is always attached and closed once the spec's stdin (or nothing) has been sent, so the container reads
  * EOF instead of waiting on an open stdin. The environment is exactly the spec's, sorted for stable logs.
- * @throws {EngineError} for GPUs the engine or the node cannot provide.
+ * @param flavor which implementation serves the API (it decides how bind mounts are expressed).
+ * @throws {EngineError} for GPUs the engine or the node cannot provide, or a mount the engine cannot express.
  */
-export function buildCreateBody(spec: ContainerSpec, apiVersion: string, host: HostFacts): CreateBody {
+export function buildCreateBody(
+  spec: ContainerSpec,
+  apiVersion: string,
+  host: HostFacts,
+  flavor: ApiFlavor = "docker",
+): CreateBody {
+  const mounts = mountFields(spec.mounts, flavor);
   const ram = spec.ram > 0 ? Math.max(spec.ram, MIN_RAM) : 0;
   const body: CreateBody = {
     Image: spec.image,
@@ -172,13 +183,11 @@ export function buildCreateBody(spec: ContainerSpec, apiVersion: string, host: H
     HostConfig: {
       LogConfig: { Type: "none", Config: {} },
       NetworkMode: spec.enableNetwork ? (spec.networkMode || "default") : "none",
-      Binds: Object.keys(spec.mounts).sort().map((target) => {
-        const m = spec.mounts[target];
-        return `${m.hostPath}:${target}${m.readOnly ? ":ro" : ""}`;
-      }),
+      Mounts: mounts.Mounts,
     },
   };
   const hc = body.HostConfig;
+  if (mounts.Binds.length > 0) hc.Binds = mounts.Binds;
   if (spec.cgroupParent !== "") hc.CgroupParent = spec.cgroupParent;
   if (spec.vcpus > 0) hc.NanoCpus = Math.round(spec.vcpus * 1e9);
   if (ram > 0) {

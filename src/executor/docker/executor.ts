@@ -2,24 +2,45 @@
  * The {@link ContainerExecutor} for engines that serve the Docker Engine API: Docker itself and Podman's
  * compatibility service.
  *
- * One executor runs one container. `create` removes a leftover container of the same name, creates the new one
- * and attaches its stdio before anything can be lost; `start` starts it and registers the wait at once (the
+ * One executor runs one container, as an explicit state machine ({@link ExecutorState}): `new` → `creating` →
+ * `created` → `starting` → `running` → `exited`, with `stopped` reachable from every state that may hold a
+ * container, and `closing` → `closed` from every state. The resource calls are thin functions in
+ * `containers.ts`, each bounded in time (`bounds.ts`); the engine's liveness during long waits is checked by the
+ * watchdog (`watchdog.ts`).
+ *
+ * `create` removes a leftover container of the same name, creates the new one, checks its mounts against the
+ * spec and attaches its stdio before anything can be lost; `start` starts it and registers the wait at once (the
  * container is never auto-removed, so an exit that happens before the wait arrives is still reported); `wait`
- * returns the exit code after the output has been drained, while a watchdog checks the engine is still answering;
- * `stop` kills and removes the container; `close` removes it on every path.
+ * returns the exit code after the output has been drained; `stop` kills the container (and, when a create or a
+ * start is in flight, kills or removes what it produces); `close` removes the container by ID on every path,
+ * including a create still in flight, within a bounded time even when the engine is dead.
  *
  * @module
  */
 
 import { EngineError } from "../../errors.ts";
 import type { ContainerExecutor, ContainerSpec, ImageProgress, LogFn } from "../types.ts";
-import { buildCreateBody, type HostFacts } from "./create_body.ts";
-import { hijack, type HijackedConnection } from "./hijack.ts";
+import { describeMs, ENGINE_BOUNDS, WATCHDOG_THRESHOLD } from "./bounds.ts";
+import {
+  attachContainer,
+  containerExists,
+  createContainer,
+  type CreatedContainer,
+  inspectContainer,
+  killContainer,
+  removeContainer,
+  startContainer,
+  waitContainer,
+} from "./containers.ts";
+import { buildCreateBody, type CreateBody, type HostFacts } from "./create_body.ts";
 import { loadImage } from "./image_load.ts";
-import { type DockerApiEngine, resolveSocket } from "./socket.ts";
+import { compareMounts } from "./mounts.ts";
+import { chooseSocket, type ChosenSocket, type DockerApiEngine, namedSocketMistake } from "./socket.ts";
 import { pumpOutput, pumpStdin } from "./stdio.ts";
-import { discardBody, EngineApiError, EngineTransport } from "./transport.ts";
-import { describeRuntime, type EngineVersion, negotiateApiVersion } from "./version.ts";
+import { type ApiFlavor, engineVersion, pingEngine } from "./system.ts";
+import { EngineApiError, EngineTimeoutError, EngineTransport, isPermissionError } from "./transport.ts";
+import { describeRuntime, negotiateApiVersion } from "./version.ts";
+import { startWatchdog, type Watchdog } from "./watchdog.ts";
 
 /** Options of {@link createDockerExecutor}. */
 export interface DockerExecutorOptions {
@@ -32,8 +53,8 @@ export interface DockerExecutorOptions {
   /** Where the executor's own messages go. */
   log: LogFn;
   /**
-   * How often the watchdog inspects the running container.
-   * @default 120000
+   * How often the watchdog checks the engine while berth waits on it (the container's exit, an image load).
+   * @default 15000
    */
   watchdogIntervalMs?: number;
   /**
@@ -42,9 +63,10 @@ export interface DockerExecutorOptions {
    */
   drainTimeoutMs?: number;
   /**
-   * How long `close` waits for the engine to remove the container before giving up (logged, not thrown), so an
-   * unresponsive engine cannot hang berth's exit.
-   * @default 120000
+   * How long `close` may take on an engine that answers, when `stop` was not called (after `stop`, or once the
+   * engine proved unresponsive, it takes at most {@link ENGINE_BOUNDS.closeAfterStopMs}). What cannot be removed
+   * in that time is logged, not thrown, so an unresponsive engine cannot hang berth's exit.
+   * @default 30000
    */
   closeTimeoutMs?: number;
   /** berth's effective user ID (selects Podman's rootful or rootless socket); by default `Deno.uid()`. */
@@ -53,16 +75,15 @@ export interface DockerExecutorOptions {
   deviceGroup?: (path: string) => number | null;
 }
 
-/** Consecutive failed watchdog inspections after which the engine counts as unresponsive. */
-export const WATCHDOG_THRESHOLD = 5;
 /** Exit code reported for a container that was stopped (killed) before its exit status could be read. */
 export const KILLED_EXIT_CODE = 137;
 
-const DEFAULT_WATCHDOG_MS = 2 * 60_000;
-const DEFAULT_DRAIN_MS = 5 * 60_000;
-const PID_TIMEOUT_MS = 10_000;
-const CLOSE_DRAIN_MS = 5_000;
-const DEFAULT_CLOSE_MS = 2 * 60_000;
+/** How long `close` gives the stdio pumps to finish once the attach connection is closed. */
+const CLOSE_DRAIN_MS = 1_000;
+/** Part of `close`'s budget kept for the removal when a create is still in flight. */
+const REMOVAL_RESERVE_MS = 1_500;
+/** Pause between two removal attempts that the engine refused for a passing reason (removal in progress). */
+const REMOVE_RETRY_MS = 250;
 
 /** The group of a device file from the host, or null when it does not exist. */
 export function statDeviceGroup(path: string): number | null {
@@ -82,19 +103,116 @@ export function createDockerExecutor(options: DockerExecutorOptions): ContainerE
   return new DockerExecutor(options);
 }
 
-type WaitOutcome = { code: number } | { error: unknown };
-
-/** A rejection that fires after `ms` unless cleared; for bounding a drain. */
-function timeout(ms: number): { promise: Promise<"timeout">; clear: () => void } {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const promise = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), ms);
-  });
-  return { promise, clear: () => clearTimeout(timer) };
+/**
+ * Creates an executor for Docker or Podman and negotiates the API with one `GET /_ping` (bounded by
+ * {@link ENGINE_BOUNDS.pingMs}).
+ * @throws {UsageError} for a socket the user named (`--docker-socket`, `DOCKER_HOST`, `CONTAINER_HOST`) that does
+ *   not exist or is not a socket, or a socket variable that is not a unix socket path.
+ * @throws {EngineError} (broken node) when the socket exists but the engine does not answer, or the default
+ *   socket is missing.
+ * @throws {Deno.errors.NotCapable} when berth's permission profile does not allow the socket.
+ */
+export async function connectDockerExecutor(options: DockerExecutorOptions): Promise<ContainerExecutor> {
+  const executor = new DockerExecutor(options);
+  try {
+    await executor.connect();
+  } catch (err) {
+    await executor.close();
+    throw err;
+  }
+  return executor;
 }
 
-function describeMs(ms: number): string {
-  return ms % 60_000 === 0 ? `${ms / 60_000} min` : ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+/** The container's stdio: the attach connection and the two pumps on it. */
+interface Stdio {
+  /** The hijacked attach connection. */
+  conn: Deno.UnixConn;
+  /** Resolves when the output stream ended: null when every byte reached its sink, else the error. */
+  output: Promise<EngineError | null>;
+  /** Resolves when stdin was sent and half-closed (or could not be). */
+  stdin: Promise<void>;
+}
+
+/** How waiting for the container's exit ended. */
+type ExitOutcome = { kind: "exit"; code: number } | { kind: "error"; error: unknown };
+
+/** What the SIGKILL of `stop()` got from the engine. */
+type KillOutcome =
+  | { kind: "killed" | "not-running" | "gone" }
+  | { kind: "not-started" }
+  | { kind: "error"; error: unknown };
+
+/**
+ * The executor's state. `container` promises resolve with what `close` must remove: the ID, or the name when a
+ * create got no answer (it may still have created the container), or null when nothing was created; they never
+ * reject.
+ */
+type ExecutorState =
+  /** Nothing created yet. */
+  | { kind: "new" }
+  /** `create` is in flight (leftover removal, create, mount check, attach). */
+  | { kind: "creating"; name: string; container: Promise<string | null> }
+  /** Created and attached, not started. */
+  | { kind: "created"; name: string; id: string; stdio: Stdio }
+  /**
+   * Created, but the runtime already refused to run it: Podman prepares the OCI container when attaching, so a
+   * command missing from the image fails there. `start` rejects with `error`, as Docker's start does.
+   */
+  | { kind: "unstartable"; name: string; id: string; error: EngineError }
+  /** The start request is in flight; `exit` resolves with the exit once started, or null when the start failed. */
+  | {
+    kind: "starting";
+    name: string;
+    id: string;
+    stdio: Stdio;
+    started: Promise<boolean>;
+    exit: Promise<ExitOutcome | null>;
+  }
+  /** Started; `exit` is the registered wait. */
+  | { kind: "running"; name: string; id: string; stdio: Stdio; exit: Promise<ExitOutcome> }
+  /** `wait` returned the exit code. */
+  | { kind: "exited"; name: string; id: string; stdio: Stdio; code: number }
+  /**
+   * `stop` was called while a container existed or was on its way: `verdict` is how `wait` ends (null when the
+   * container never started), settled within {@link ENGINE_BOUNDS.stopSettleMs}.
+   */
+  | {
+    kind: "stopped";
+    name: string;
+    container: Promise<string | null>;
+    stdio: Stdio | null;
+    verdict: Promise<ExitOutcome | null>;
+    /** When (`Date.now()`) `wait` must have settled, output included. */
+    settleBy: number;
+  }
+  /** `close` is running. */
+  | { kind: "closing"; done: Promise<void> }
+  /** Closed; `late` is a create that was still in flight, for a later `close` to remove. */
+  | { kind: "closed"; late: { name: string; container: Promise<string | null> } | null };
+
+/** Whether the engine has answered so far: after a time bound passed, teardown takes the short budget. */
+type EngineHealth = "answering" | "unresponsive";
+
+const TIMED_OUT = Symbol("timed out");
+
+/** `promise`, or {@link TIMED_OUT} once `ms` passed; the timer is released either way. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([promise, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A promise with its resolve function, for events another method waits on. */
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve: (value: T) => void = () => {};
+  const promise = new Promise<T>((r) => resolve = r);
+  return { promise, resolve };
 }
 
 function errText(err: unknown): string {
@@ -104,60 +222,80 @@ function errText(err: unknown): string {
 /** See the module documentation. */
 class DockerExecutor implements ContainerExecutor {
   readonly #api: EngineTransport;
+  readonly #socket: ChosenSocket;
   readonly #engine: DockerApiEngine;
   readonly #display: string;
   readonly #opts: DockerExecutorOptions;
   readonly #log: LogFn;
+  /** Aborts the long requests (wait, load) when the executor closes. */
   readonly #abort = new AbortController();
+  /** Resolves with the stop verdict once `stop` was called; `wait` races it. */
+  readonly #stopped = deferred<ExitOutcome | null>();
+  #state: ExecutorState = { kind: "new" };
+  #health: EngineHealth = "answering";
+  #flavor: ApiFlavor;
   #negotiated: Promise<void> | null = null;
-  #name = "";
-  #id = "";
-  #attach: HijackedConnection | null = null;
-  #output: Promise<EngineError | null> | null = null;
-  #stdin: Promise<void> | null = null;
-  #waitRequest: Promise<WaitOutcome> | null = null;
+  #runtime: Promise<string> | null = null;
   #waiting: Promise<number> | null = null;
-  #removing: Promise<void> | null = null;
-  #started = false;
-  #stopped = false;
-  #closed = false;
-  #watchdogTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(opts: DockerExecutorOptions) {
     this.#opts = opts;
     this.#log = opts.log;
     this.#engine = opts.engine;
+    this.#flavor = opts.engine;
     this.#display = opts.engine === "docker" ? "Docker" : "Podman";
-    const socket = resolveSocket({
+    this.#socket = chooseSocket({
       engine: opts.engine,
       socket: opts.socket,
       hostEnv: opts.hostEnv,
       uid: opts.uid ?? Deno.uid() ?? 0,
     });
-    this.#api = new EngineTransport(socket, opts.engine === "docker" ? "Docker daemon" : "Podman service");
+    this.#api = new EngineTransport(
+      this.#socket.path,
+      opts.engine === "docker" ? "Docker daemon" : "Podman service",
+    );
   }
 
-  #negotiate(): Promise<void> {
-    this.#negotiated ??= (async () => {
-      const info = await this.#api.json<EngineVersion>("GET", "/version", {
-        versioned: false,
-        context: `Cannot read the ${this.#display} version`,
-      });
-      this.#api.apiVersion = negotiateApiVersion(info, this.#display);
-    })().catch((err) => {
+  /** Negotiates the API version (once; a failure is retried by the next call). */
+  connect(): Promise<void> {
+    this.#negotiated ??= this.#negotiate().catch((err) => {
       this.#negotiated = null;
       throw err;
     });
     return this.#negotiated;
   }
 
-  async runtime(): Promise<string> {
+  async #negotiate(): Promise<void> {
+    const context = `Cannot negotiate the ${this.#display} API version`;
+    let ping;
     try {
-      const info = await this.#api.json<EngineVersion>("GET", "/version", { versioned: false });
-      return describeRuntime(this.#engine, info);
-    } catch {
-      return describeRuntime(this.#engine, null);
+      ping = await pingEngine(this.#api, { context });
+    } catch (err) {
+      this.#noteFailure(err);
+      if (!(err instanceof EngineTimeoutError) && !isPermissionError(err)) {
+        throw namedSocketMistake(this.#socket) ?? err;
+      }
+      throw err;
     }
+    this.#flavor = ping.flavor;
+    // Engines older than API 1.25 send no Api-Version header: ask /version then (it is read once anyway).
+    const info = ping.apiVersion !== ""
+      ? { ApiVersion: ping.apiVersion }
+      : await engineVersion(this.#api, context);
+    this.#api.apiVersion = negotiateApiVersion(info, this.#display);
+  }
+
+  /** Remembers that the engine stopped answering: the teardown then uses its short budget. */
+  #noteFailure(err: unknown): void {
+    if (err instanceof EngineTimeoutError) this.#health = "unresponsive";
+  }
+
+  runtime(): Promise<string> {
+    this.#runtime ??= engineVersion(this.#api).then(
+      (info) => describeRuntime(this.#engine, info),
+      () => describeRuntime(this.#engine, null),
+    );
+    return this.#runtime;
   }
 
   async loadImage(
@@ -165,76 +303,194 @@ class DockerExecutor implements ContainerExecutor {
     tarballPath: string,
     onProgress?: (p: ImageProgress) => void,
   ): Promise<void> {
-    await this.#negotiate();
-    await loadImage(this.#api, imageId, tarballPath, this.#log, onProgress);
+    await this.connect();
+    if (this.#state.kind === "closing" || this.#state.kind === "closed") {
+      throw new EngineError(`Internal error: loadImage() after close()`);
+    }
+    const abort = new AbortController();
+    const watchdog = this.#watchdog("engine pings", async (signal) => {
+      await pingEngine(this.#api, { signal, timeoutMs: ENGINE_BOUNDS.watchdogProbeMs });
+      return "";
+    });
+    const loading = loadImage(this.#api, imageId, tarballPath, this.#log, {
+      onProgress,
+      signal: AbortSignal.any([abort.signal, this.#abort.signal]),
+    });
+    loading.catch(() => {}); // still handled when the watchdog wins the race
+    try {
+      await Promise.race([
+        loading,
+        watchdog.failed.then((err) => {
+          abort.abort(err);
+          throw err;
+        }),
+      ]);
+    } catch (err) {
+      this.#noteFailure(err);
+      throw err;
+    } finally {
+      watchdog.stop();
+    }
   }
 
   async create(spec: ContainerSpec): Promise<void> {
-    if (this.#name !== "") {
+    const state = this.#state;
+    if (state.kind === "closing" || state.kind === "closed") {
+      throw new EngineError(`Internal error: create() after close()`);
+    }
+    if (state.kind !== "new") {
       throw new EngineError(`Internal error: create() called twice (for "${spec.name}")`);
     }
-    if (this.#closed) throw new EngineError(`Internal error: create() after close()`);
-    this.#name = spec.name;
-    await this.#negotiate();
-    const host: HostFacts = {
-      env: this.#opts.hostEnv,
-      deviceGroup: this.#opts.deviceGroup ?? statDeviceGroup,
+    const name = spec.name;
+    const created = deferred<string | null>();
+    const creating: ExecutorState = { kind: "creating", name, container: created.promise };
+    this.#state = creating;
+    /** Throws when stop() or close() took over while create() was waiting on the engine. */
+    const stillCreating = () => {
+      if (this.#state === creating) return;
+      const what = this.#state.kind === "stopped" ? "stopped" : "closed";
+      throw new EngineError(`Container "${name}" was ${what} while it was being created`);
     };
-    const body = buildCreateBody(spec, this.#api.apiVersion, host);
-
-    const stale = await this.#api.request("DELETE", `/containers/${encodeURIComponent(spec.name)}`, {
-      query: { force: 1, v: 1 },
-      accept: [404],
-      context: `Cannot remove the leftover container "${spec.name}"`,
-    });
-    await discardBody(stale);
-    if (stale.status !== 404) this.#log(`Removed a leftover container named "${spec.name}"`);
-
-    const created = await this.#api.json<{ Id?: string; Warnings?: string[] | null }>(
-      "POST",
-      "/containers/create",
-      {
-        query: { name: spec.name },
-        json: body,
-        context: `Cannot create container "${spec.name}"`,
-      },
-    );
-    if (typeof created.Id !== "string" || created.Id === "") {
-      throw new EngineError(`Cannot create container "${spec.name}": the engine returned no container ID`);
+    let id: string | null = null;
+    try {
+      await this.connect();
+      const host: HostFacts = {
+        env: this.#opts.hostEnv,
+        deviceGroup: this.#opts.deviceGroup ?? statDeviceGroup,
+      };
+      const body = buildCreateBody(spec, this.#api.apiVersion, host, this.#flavor);
+      // The name is unique per run: create at once, and remove a leftover only when the engine names one.
+      let made = await this.#createOnce(name, body, created.resolve);
+      if (made === "conflict") {
+        const stale = await removeContainer(this.#api, name, name);
+        if (stale === "removed") this.#log(`Removed a leftover container named "${name}"`);
+        stillCreating();
+        made = await this.#createOnce(name, body, created.resolve);
+        if (made === "conflict") {
+          throw new EngineError(`Cannot create container "${name}": the name stays in use`);
+        }
+      }
+      id = made.id;
+      for (const w of made.warnings) this.#log(`${this.#display} warning: ${w}`);
+      created.resolve(id);
+      stillCreating();
+      const mismatch = compareMounts(spec.mounts, (await inspectContainer(this.#api, id)).Mounts);
+      if (mismatch !== null) {
+        await this.#removeNow(id, name);
+        throw new EngineError(`Refusing container "${name}": ${mismatch}`, { brokenNode: false });
+      }
+      stillCreating();
+      let attach;
+      try {
+        attach = await attachContainer(this.#api, id);
+      } catch (err) {
+        if (
+          !(err instanceof EngineApiError && err.status === 409 && /preparing container/.test(err.message))
+        ) {
+          throw err;
+        }
+        stillCreating();
+        const error = new EngineApiError(err.status, err.engineMessage, `Cannot start container "${name}"`);
+        this.#state = { kind: "unstartable", name, id, error };
+        return;
+      }
+      if (this.#state !== creating) attach.conn.close();
+      stillCreating();
+      this.#state = {
+        kind: "created",
+        name,
+        id,
+        stdio: {
+          conn: attach.conn,
+          stdin: pumpStdin(spec.stdin, attach.conn, this.#log),
+          output: pumpOutput(attach.chunks, spec.stdout, spec.stderr, this.#log),
+        },
+      };
+    } catch (err) {
+      created.resolve(id); // no effect when already resolved
+      this.#noteFailure(err);
+      throw err;
     }
-    this.#id = created.Id;
-    for (const w of created.Warnings ?? []) this.#log(`${this.#display} warning: ${w}`);
+  }
 
-    const path = this.#api.versionedPath(`/containers/${this.#id}/attach?stream=1&stdin=1&stdout=1&stderr=1`);
-    this.#attach = await hijack(this.#api.socket, "POST", path, this.#api.label);
-    this.#stdin = pumpStdin(spec.stdin, this.#attach.conn, this.#log);
-    this.#output = pumpOutput(this.#attach.chunks, spec.stdout, spec.stderr, this.#log);
+  /**
+   * One create request. A name conflict (Docker 409, Podman 500 "already in use") is returned as `conflict`;
+   * any other failure settles `settle` (null when the engine answered, so nothing was created; the name when it
+   * did not, so the container may exist) and is thrown.
+   */
+  async #createOnce(
+    name: string,
+    body: CreateBody,
+    settle: (ref: string | null) => void,
+  ): Promise<CreatedContainer | "conflict"> {
+    try {
+      return await createContainer(this.#api, name, body);
+    } catch (err) {
+      if (err instanceof EngineApiError && (err.status === 409 || /already in use/.test(err.engineMessage))) {
+        return "conflict";
+      }
+      settle(err instanceof EngineApiError ? null : name);
+      throw err;
+    }
+  }
+
+  /** Removes a container the executor refuses, at once (bounded); `close` tries again if this fails. */
+  async #removeNow(id: string, name: string): Promise<void> {
+    try {
+      await removeContainer(this.#api, id, name);
+    } catch (err) {
+      this.#noteFailure(err);
+      this.#log(errText(err));
+    }
   }
 
   async start(): Promise<void> {
-    if (this.#id === "") throw new EngineError(`Internal error: start() before create()`);
-    if (this.#stopped) throw new EngineError(`Cannot start container "${this.#name}": it was stopped`);
-    const res = await this.#api.request("POST", `/containers/${this.#id}/start`, {
-      accept: [304],
-      context: `Cannot start container "${this.#name}"`,
-    });
-    await discardBody(res);
-    this.#started = true;
+    const state = this.#state;
+    if (state.kind === "stopped") {
+      throw new EngineError(`Cannot start container "${state.name}": it was stopped`);
+    }
+    if (state.kind === "unstartable") throw state.error;
+    if (state.kind !== "created") throw new EngineError(`Internal error: start() in state "${state.kind}"`);
+    const { name, id, stdio } = state;
+    const starting = startContainer(this.#api, id, name);
+    const started = starting.then(() => true, () => false);
     // Registered right after the start: the container is not auto-removed, so `not-running` reports even an
     // exit that happened before this request arrived.
-    this.#waitRequest = this.#api.json<{ StatusCode?: number; Error?: { Message?: string } | null }>(
-      "POST",
-      `/containers/${this.#id}/wait`,
-      { query: { condition: "not-running" }, signal: this.#abort.signal, context: "Container wait failed" },
-    ).then(
-      (body) => {
-        if (body.Error?.Message) this.#log(`${this.#display} reported on wait: ${body.Error.Message}`);
-        if (typeof body.StatusCode !== "number") {
-          return { error: new EngineError(`Container wait failed: the engine returned no exit status`) };
+    const exit = started.then((ok) => ok ? this.#registerWait(id, name) : null);
+    const next: ExecutorState = { kind: "starting", name, id, stdio, started, exit };
+    this.#state = next;
+    try {
+      await starting;
+    } catch (err) {
+      this.#noteFailure(err);
+      if (this.#state === next) this.#state = state;
+      throw err;
+    }
+    if (this.#state === next) {
+      this.#state = { kind: "running", name, id, stdio, exit: exit as Promise<ExitOutcome> };
+    }
+  }
+
+  /** The long-poll wait for the exit, turned into an outcome (never rejects). */
+  #registerWait(id: string, name: string): Promise<ExitOutcome> {
+    return waitContainer(this.#api, id, this.#abort.signal).then(
+      (reply): ExitOutcome => {
+        const message = reply.Error?.Message ?? "";
+        if (message !== "") {
+          this.#log(`${this.#display} reported on wait: ${message}`);
+          return { kind: "error", error: new EngineError(`Container "${name}" could not run: ${message}`) };
         }
-        return { code: body.StatusCode };
+        if (typeof reply.StatusCode !== "number" || reply.StatusCode < 0) {
+          return {
+            kind: "error",
+            error: new EngineError(
+              `Container wait failed: the engine returned no exit status (StatusCode ${reply.StatusCode})`,
+            ),
+          };
+        }
+        return { kind: "exit", code: reply.StatusCode };
       },
-      (error) => ({ error }),
+      (error): ExitOutcome => ({ kind: "error", error }),
     );
   }
 
@@ -244,109 +500,122 @@ class DockerExecutor implements ContainerExecutor {
   }
 
   async #waitForExit(): Promise<number> {
-    if (!this.#started || !this.#waitRequest) throw new EngineError(`Internal error: wait() before start()`);
-    const watchdog = this.#startWatchdog();
-    let outcome: WaitOutcome;
+    const state = this.#state;
+    switch (state.kind) {
+      case "exited":
+        return state.code;
+      case "stopped": {
+        // Bounded: the verdict settles within the stop's budget.
+        const code = this.#exitCode(await state.verdict, state.name);
+        await this.#drain(state.stdio, null);
+        return code;
+      }
+      case "starting":
+      case "running":
+        break;
+      default:
+        throw new EngineError(`Internal error: wait() in state "${state.kind}"`);
+    }
+    const { id, stdio, exit } = state;
+    let exited = false;
+    const watchdog = this.#watchdog("container inspections", async (signal) => {
+      if (exited) {
+        await pingEngine(this.#api, { signal, timeoutMs: ENGINE_BOUNDS.watchdogProbeMs });
+        return "";
+      }
+      let info;
+      try {
+        info = await inspectContainer(this.#api, id, { signal, timeoutMs: ENGINE_BOUNDS.watchdogProbeMs });
+      } catch (err) {
+        return `error inspecting container: ${errText(err)}`;
+      }
+      const s = info.State;
+      if (this.#state.kind === "stopped" || s?.Running || s?.Status === "created") return "";
+      return `container is not running: State=${JSON.stringify(s ?? null)}`;
+    });
     try {
-      outcome = await Promise.race([this.#waitRequest, watchdog.failed]);
+      const failed = watchdog.failed.then((error): ExitOutcome => ({ kind: "error", error }));
+      const outcome = await Promise.race([exit, failed, this.#stopped.promise]);
+      exited = true;
+      const code = this.#exitCode(outcome, state.name);
+      await this.#drain(stdio, failed);
+      const now = this.#state;
+      if (now.kind === "running" || now.kind === "starting") {
+        this.#state = { kind: "exited", name: now.name, id: now.id, stdio: now.stdio, code };
+      }
+      return code;
+    } catch (err) {
+      this.#noteFailure(err);
+      throw err;
     } finally {
       watchdog.stop();
     }
-    let code: number;
-    if ("code" in outcome) {
-      code = outcome.code;
-    } else if (this.#stopped) {
-      // stop() removed the container before the wait could read its status: it was killed.
-      this.#log(`Container "${this.#name}" was stopped; reporting exit code ${KILLED_EXIT_CODE}`);
-      code = KILLED_EXIT_CODE;
-    } else if (outcome.error instanceof EngineApiError && outcome.error.status === 404) {
-      throw new EngineError(
-        `Container "${this.#name}" disappeared before it exited: ${outcome.error.message}`,
-        {
-          cause: outcome.error,
-        },
-      );
-    } else {
-      throw outcome.error;
-    }
-    const drainMs = this.#opts.drainTimeoutMs ?? DEFAULT_DRAIN_MS;
-    const limit = timeout(drainMs);
-    try {
-      const drained = await Promise.race([this.#output!, limit.promise]);
-      if (drained === "timeout") {
-        throw new EngineError(
-          `Container "${this.#name}" finished, but its stdout/stderr did not complete within ${
-            describeMs(drainMs)
-          }`,
-        );
-      }
-      if (drained !== null) throw drained;
-    } finally {
-      limit.clear();
-    }
-    return code;
   }
 
-  /** Inspects the container every interval; `failed` resolves with an error after too many failures. */
-  #startWatchdog(): { failed: Promise<WaitOutcome>; stop: () => void } {
-    const interval = this.#opts.watchdogIntervalMs ?? DEFAULT_WATCHDOG_MS;
-    let stopped = false;
-    let failures = 0;
-    let giveUp: (outcome: WaitOutcome) => void = () => {};
-    const failed = new Promise<WaitOutcome>((resolve) => giveUp = resolve);
-    const tick = async () => {
-      if (stopped) return;
-      let problem = "";
-      try {
-        const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(interval)]);
-        const info = await this.#api.json<{ State?: { Running?: boolean; Status?: string } }>(
-          "GET",
-          `/containers/${this.#id}/json`,
-          { signal },
-        );
-        const state = info.State;
-        if (!state || !(state.Running || state.Status === "created")) {
-          problem = `container is not running: State=${JSON.stringify(state ?? null)}`;
-        }
-      } catch (err) {
-        problem = `error inspecting container: ${errText(err)}`;
+  /** The exit code of an outcome, or the error to throw. */
+  #exitCode(outcome: ExitOutcome | null, name: string): number {
+    if (outcome === null) throw new EngineError(`Container "${name}" was stopped before it started`);
+    if (outcome.kind === "exit") return outcome.code;
+    const error = outcome.error;
+    if (this.#state.kind === "stopped" && error instanceof EngineApiError && error.status === 404) {
+      // Removed after the kill, before the wait could read its status: it was killed.
+      this.#log(`Container "${name}" was stopped; reporting exit code ${KILLED_EXIT_CODE}`);
+      return KILLED_EXIT_CODE;
+    }
+    if (error instanceof EngineApiError && error.status === 404) {
+      throw new EngineError(`Container "${name}" disappeared before it exited: ${error.message}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+
+  /**
+   * Waits for the output to reach its sinks after the exit: bounded by the drain time, or after a stop by what
+   * is left of the stop's budget (then an incomplete output is logged, not thrown).
+   */
+  async #drain(stdio: Stdio | null, failed: Promise<ExitOutcome> | null): Promise<void> {
+    if (stdio === null) return;
+    const state = this.#state;
+    const stopped = state.kind === "stopped";
+    const limitMs = stopped
+      ? Math.max(0, state.settleBy - Date.now())
+      : this.#opts.drainTimeoutMs ?? ENGINE_BOUNDS.drainMs;
+    const drained = await within(failed ? Promise.race([stdio.output, failed]) : stdio.output, limitMs);
+    if (drained === TIMED_OUT) {
+      const name = "name" in state ? state.name : "";
+      const message = `Container "${name}" finished, but its stdout/stderr did not complete within ` +
+        describeMs(stopped ? ENGINE_BOUNDS.stopSettleMs : limitMs);
+      if (stopped) {
+        this.#log(message);
+        return;
       }
-      if (stopped || this.#stopped) return;
-      if (problem === "") {
-        failures = 0;
-      } else {
-        failures++;
-        this.#log(`${this.#display} watchdog: ${problem}`);
-        if (failures >= WATCHDOG_THRESHOLD) {
-          this.#log(`${this.#display} watchdog: giving up`);
-          giveUp({
-            error: new EngineError(
-              `${this.#display} engine unresponsive: ${WATCHDOG_THRESHOLD} container inspections in a row ` +
-                `failed, the last with: ${problem}`,
-              { brokenNode: true },
-            ),
-          });
-          return;
-        }
-      }
-      if (!stopped) this.#watchdogTimer = setTimeout(tick, interval);
-    };
-    this.#watchdogTimer = setTimeout(tick, interval);
-    return {
-      failed,
-      stop: () => {
-        stopped = true;
-        clearTimeout(this.#watchdogTimer);
-      },
-    };
+      throw new EngineError(message);
+    }
+    if (drained === null) return;
+    if (drained instanceof EngineError) throw drained;
+    if (drained.kind === "error") throw drained.error;
+  }
+
+  /** A watchdog over the engine, checking with `probe`, at the configured interval. */
+  #watchdog(checks: string, probe: (signal: AbortSignal) => Promise<string>): Watchdog {
+    return startWatchdog({
+      probe,
+      intervalMs: this.#opts.watchdogIntervalMs ?? ENGINE_BOUNDS.watchdogIntervalMs,
+      probeTimeoutMs: ENGINE_BOUNDS.watchdogProbeMs,
+      threshold: WATCHDOG_THRESHOLD,
+      label: `${this.#display} watchdog`,
+      checks,
+      engine: this.#display,
+      log: this.#log,
+    });
   }
 
   async pid(): Promise<number> {
-    if (this.#id === "" || this.#closed) return 0;
+    const state = this.#state;
+    if (state.kind !== "running") return 0;
     try {
-      const info = await this.#api.json<{ State?: { Pid?: number } }>("GET", `/containers/${this.#id}/json`, {
-        signal: AbortSignal.timeout(PID_TIMEOUT_MS),
-      });
+      const info = await inspectContainer(this.#api, state.id);
       return typeof info.State?.Pid === "number" ? info.State.Pid : 0;
     } catch {
       return 0;
@@ -354,75 +623,203 @@ class DockerExecutor implements ContainerExecutor {
   }
 
   stop(): Promise<void> {
-    this.#stopped = true;
-    if (this.#id === "") return Promise.resolve();
-    return this.#remove();
+    const state = this.#state;
+    let name: string;
+    let container: Promise<string | null>;
+    let stdio: Stdio | null = null;
+    let killed: Promise<KillOutcome>;
+    let exit: Promise<ExitOutcome | null> = Promise.resolve(null);
+    switch (state.kind) {
+      case "creating":
+        ({ name, container } = state);
+        killed = Promise.resolve({ kind: "not-started" });
+        break;
+      case "created":
+      case "unstartable":
+        name = state.name;
+        stdio = state.kind === "created" ? state.stdio : null;
+        container = Promise.resolve(state.id);
+        killed = Promise.resolve({ kind: "not-started" });
+        break;
+      case "starting": {
+        ({ name, stdio, exit } = state);
+        container = Promise.resolve(state.id);
+        const id = state.id;
+        killed = state.started.then((ok) => ok ? this.#kill(id, name) : { kind: "not-started" });
+        break;
+      }
+      case "running":
+        ({ name, stdio, exit } = state);
+        container = Promise.resolve(state.id);
+        killed = this.#kill(state.id, name);
+        break;
+      default:
+        // Nothing created (new), nothing left to kill (exited, stopped) or closing: nothing to do.
+        return Promise.resolve();
+    }
+    const settleBy = Date.now() + ENGINE_BOUNDS.stopSettleMs;
+    const verdict = this.#verdict(name, killed, exit, settleBy);
+    this.#state = { kind: "stopped", name, container, stdio, verdict, settleBy };
+    verdict.then((v) => this.#stopped.resolve(v));
+    return killed.then(() => {});
   }
 
-  /** Kills then force-removes the container; concurrent callers share one attempt; gone counts as done. */
-  #remove(): Promise<void> {
-    const target = this.#id || this.#name;
-    this.#removing ??= (async () => {
-      // Podman's forced removal first sends SIGTERM and waits for the stop timeout: kill first.
-      const killed = await this.#api.request("POST", `/containers/${encodeURIComponent(target)}/kill`, {
-        query: { signal: "KILL" },
-        accept: [404, 409, 500],
-        signal: this.#abort.signal,
-        context: `Cannot kill container "${this.#name}"`,
-      });
-      await discardBody(killed);
-      const removed = await this.#api.request("DELETE", `/containers/${encodeURIComponent(target)}`, {
-        query: { force: 1, v: 1 },
-        accept: [404],
-        signal: this.#abort.signal,
-        context: `Cannot remove container "${this.#name}"`,
-      });
-      await discardBody(removed);
-    })().catch((err) => {
-      this.#removing = null;
-      throw err;
-    });
-    return this.#removing;
+  /** The SIGKILL, as an outcome (never rejects). */
+  #kill(id: string, name: string): Promise<KillOutcome> {
+    return killContainer(this.#api, id, name).then(
+      (kind): KillOutcome => ({ kind }),
+      (error): KillOutcome => {
+        this.#noteFailure(error);
+        this.#log(errText(error));
+        return { kind: "error", error };
+      },
+    );
+  }
+
+  /** How `wait` ends after a stop, within {@link ENGINE_BOUNDS.stopSettleMs}. */
+  async #verdict(
+    name: string,
+    killed: Promise<KillOutcome>,
+    exit: Promise<ExitOutcome | null>,
+    deadline: number,
+  ): Promise<ExitOutcome | null> {
+    const kill = await within(killed, deadline - Date.now());
+    if (kill === TIMED_OUT) {
+      this.#health = "unresponsive";
+      return {
+        kind: "error",
+        error: new EngineTimeoutError(
+          `Cannot stop container "${name}": the ${this.#api.label} at unix://${this.#api.socket} did not ` +
+            `settle the start and the kill within ${
+              describeMs(ENGINE_BOUNDS.stopSettleMs)
+            } (engine unresponsive)`,
+          ENGINE_BOUNDS.stopSettleMs,
+        ),
+      };
+    }
+    if (kill.kind === "error" && kill.error instanceof EngineTimeoutError) return kill;
+    if (kill.kind === "not-started") return null;
+    const outcome = await within(exit, deadline - Date.now());
+    if (outcome === TIMED_OUT) {
+      this.#log(
+        `Container "${name}" was killed, but the engine did not report its exit within ` +
+          `${describeMs(ENGINE_BOUNDS.stopSettleMs)}; reporting exit code ${KILLED_EXIT_CODE}`,
+      );
+      return { kind: "exit", code: KILLED_EXIT_CODE };
+    }
+    return outcome;
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#stopped = true;
-    clearTimeout(this.#watchdogTimer);
-    if (this.#name !== "") {
-      const closeMs = this.#opts.closeTimeoutMs ?? DEFAULT_CLOSE_MS;
-      const limit = timeout(closeMs);
-      try {
-        const removing = this.#remove();
-        removing.catch(() => {}); // still handled when the time limit wins the race
-        const removed = await Promise.race([removing, limit.promise]);
-        if (removed === "timeout") {
-          this.#log(
-            `Cannot remove container "${this.#name}": the engine did not answer within ${
-              describeMs(closeMs)
-            }`,
-          );
-        }
-      } catch (err) {
-        this.#log(`Cannot remove container "${this.#name}": ${errText(err)}`);
-      } finally {
-        limit.clear();
+    const state = this.#state;
+    if (state.kind === "closing") return await state.done;
+    if (state.kind === "closed" && state.late === null) return;
+    const budget = state.kind === "closed" || state.kind === "stopped" || this.#health === "unresponsive"
+      ? ENGINE_BOUNDS.closeAfterStopMs
+      : this.#opts.closeTimeoutMs ?? ENGINE_BOUNDS.closeMs;
+    const deadline = Date.now() + budget;
+    const closing = deferred<void>();
+    this.#state = { kind: "closing", done: closing.promise };
+    switch (state.kind) {
+      case "new":
+        await this.#teardown("", null, false, deadline, null);
+        break;
+      case "closed":
+        // A create that was in flight at the first close may have settled since: remove what it made.
+        await this.#teardown(state.late!.name, state.late!.container, true, deadline, null);
+        break;
+      case "creating":
+        await this.#teardown(state.name, state.container, false, deadline, null);
+        break;
+      case "stopped":
+        await this.#teardown(state.name, state.container, true, deadline, state.stdio);
+        break;
+      case "unstartable":
+        await this.#teardown(state.name, Promise.resolve(state.id), false, deadline, null);
+        break;
+      default:
+        await this.#teardown(
+          state.name,
+          Promise.resolve(state.id),
+          state.kind !== "created",
+          deadline,
+          state.stdio,
+        );
+    }
+    closing.resolve();
+  }
+
+  /**
+   * Removes the container (by ID once `container` tells it; by name when the create never answered), closes the
+   * stdio and the transport, all by `deadline`. Never throws: what could not be done is logged.
+   */
+  async #teardown(
+    name: string,
+    container: Promise<string | null> | null,
+    mayRun: boolean,
+    deadline: number,
+    stdio: Stdio | null,
+  ): Promise<void> {
+    let late: { name: string; container: Promise<string | null> } | null = null;
+    if (container !== null) {
+      // Wait for a create in flight, but keep time to remove what it made.
+      const reserve = Math.min(REMOVAL_RESERVE_MS, (deadline - Date.now()) / 2);
+      const ref = await within(container, deadline - reserve - Date.now());
+      if (ref === TIMED_OUT) {
+        late = { name, container };
+        this.#log(
+          `Container "${name}" was still being created when berth stopped waiting for the engine; ` +
+            `removing it by name`,
+        );
+        await this.#remove(name, name, true, deadline);
+      } else if (ref !== null) {
+        await this.#remove(ref, name, mayRun, deadline);
       }
     }
-    try {
-      this.#attach?.conn.close();
-    } catch {
-      // Already closed by the engine.
-    }
-    const pumps = [this.#output, this.#stdin].filter((p) => p !== null);
-    if (pumps.length > 0) {
-      const limit = timeout(CLOSE_DRAIN_MS);
-      await Promise.race([Promise.allSettled(pumps), limit.promise]);
-      limit.clear();
+    if (stdio !== null) {
+      try {
+        stdio.conn.close();
+      } catch {
+        // Already closed by the engine.
+      }
+      await within(Promise.allSettled([stdio.output, stdio.stdin]), CLOSE_DRAIN_MS);
     }
     this.#abort.abort(new EngineError(`The executor was closed`));
-    if (this.#waitRequest) await this.#waitRequest;
-    this.#api.close();
+    if (this.#waiting) await within(this.#waiting.catch(() => {}), CLOSE_DRAIN_MS);
+    if (late === null) this.#api.close();
+    this.#state = { kind: "closed", late };
+  }
+
+  /**
+   * Kills (when it may run: Podman's forced removal would first wait for the stop timeout) and force-removes a
+   * container by `deadline`; a refusal for a passing reason is retried, a time-out is not. Never throws.
+   */
+  async #remove(ref: string, name: string, mayRun: boolean, deadline: number): Promise<void> {
+    let last: unknown = null;
+    while (Date.now() < deadline) {
+      const left = deadline - Date.now();
+      try {
+        if (mayRun) {
+          await killContainer(this.#api, ref, name, Math.min(ENGINE_BOUNDS.killMs, left)).catch((err) => {
+            if (err instanceof EngineTimeoutError) throw err;
+          });
+        }
+        await removeContainer(this.#api, ref, name, Math.max(1, deadline - Date.now()));
+        // Podman may answer while its own clean-up of the killed container still holds it: make sure.
+        if (!(await containerExists(this.#api, ref, Math.max(1, deadline - Date.now())))) return;
+        last = "it still exists after its removal";
+      } catch (err) {
+        last = err;
+        this.#noteFailure(err);
+        if (err instanceof EngineTimeoutError || !(err instanceof EngineApiError)) break;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(REMOVE_RETRY_MS, Math.max(0, deadline - Date.now()))));
+    }
+    // Errors of the resource calls already say what failed (`Cannot remove container "x": …`).
+    this.#log(
+      last instanceof Error
+        ? last.message
+        : `Cannot remove container "${name}": ${last ?? "the engine did not answer in time"}`,
+    );
   }
 }

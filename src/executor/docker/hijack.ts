@@ -11,7 +11,8 @@
  */
 
 import { EngineError } from "../../errors.ts";
-import { EngineApiError, isPermissionError, statusReason } from "./transport.ts";
+import { describeMs } from "./bounds.ts";
+import { EngineApiError, EngineTimeoutError, isPermissionError, statusReason } from "./transport.ts";
 
 const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_ERROR_BODY = 64 * 1024;
@@ -115,7 +116,10 @@ function concat(parts: Uint8Array[]): Uint8Array {
  * Opens a unix-socket connection, sends `method path` with upgrade headers and returns the hijacked stream.
  * @param socket path of the engine's unix socket.
  * @param path request path with query, already versioned (`/v1.41/containers/x/attach?...`).
+ * @param label the engine's name in connection errors (`Docker daemon`).
+ * @param timeoutMs bound from connecting to the end of the engine's answer head.
  * @throws {EngineApiError} when the engine answers with an error status.
+ * @throws {EngineTimeoutError} when the engine did not answer within `timeoutMs`.
  * @throws {EngineError} when the socket cannot be reached or the answer is not HTTP.
  */
 export async function hijack(
@@ -123,57 +127,86 @@ export async function hijack(
   method: string,
   path: string,
   label: string,
+  timeoutMs = 30_000,
 ): Promise<HijackedConnection> {
-  let conn: Deno.UnixConn;
-  try {
-    conn = await Deno.connect({ transport: "unix", path: socket });
-  } catch (err) {
-    const detail = err instanceof Error ? err.message : String(err);
-    if (isPermissionError(err)) throw err; // berth's permission profile: reported as such by the CLI
-
-    throw new EngineError(`Cannot connect to the ${label} at unix://${socket}: ${detail}`, {
-      cause: err,
-      brokenNode: true,
-    });
-  }
-  try {
-    const request = `${method} ${path} HTTP/1.1\r\nHost: engine.invalid\r\nUser-Agent: berth\r\n` +
-      `Content-Type: text/plain\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`;
-    const bytes = encoder.encode(request);
-    for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
-
-    const buf = new Uint8Array(MAX_HEAD_BYTES);
-    let length = 0;
-    let end = -1;
-    while (end < 0) {
-      if (length === buf.length) {
-        throw new EngineError(`The engine's answer to attach has a head over 64 KiB`);
-      }
-      const n = await conn.read(buf.subarray(length));
-      if (n === null) throw new EngineError(`The engine closed the attach connection before answering`);
-      length += n;
-      end = indexOfHeadEnd(buf, length);
-    }
-    const head = parseResponseHead(decoder.decode(buf.subarray(0, end)));
-    const rest = buf.slice(end, length);
-    if (head.status !== 101 && head.status !== 200) {
-      throw new EngineApiError(
-        head.status,
-        await readErrorBody(conn, head, rest),
-        "Cannot attach to the container",
-      );
-    }
-    return { conn, status: head.status, chunks: readChunks(conn, rest) };
-  } catch (err) {
+  let conn: Deno.UnixConn | null = null;
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
     try {
-      conn.close();
+      conn?.close();
     } catch {
       // Already closed.
     }
-    if (err instanceof EngineError) throw err;
-    throw new EngineError(
-      `Cannot attach to the container: ${err instanceof Error ? err.message : String(err)}`,
-      { cause: err, brokenNode: true },
+  }, timeoutMs);
+  const timedOut = () =>
+    new EngineTimeoutError(
+      `Cannot attach to the container: the ${label} at unix://${socket} did not answer within ` +
+        `${describeMs(timeoutMs)} (engine unresponsive)`,
+      timeoutMs,
     );
+  try {
+    return await handshake();
+  } finally {
+    clearTimeout(timer);
+  }
+
+  async function handshake(): Promise<HijackedConnection> {
+    let c: Deno.UnixConn;
+    try {
+      c = await Deno.connect({ transport: "unix", path: socket });
+    } catch (err) {
+      if (expired) throw timedOut();
+      const detail = err instanceof Error ? err.message : String(err);
+      if (isPermissionError(err)) throw err; // berth's permission profile: reported as such by the CLI
+
+      throw new EngineError(`Cannot connect to the ${label} at unix://${socket}: ${detail}`, {
+        cause: err,
+        brokenNode: true,
+      });
+    }
+    conn = c;
+    try {
+      if (expired) throw timedOut();
+      const request = `${method} ${path} HTTP/1.1\r\nHost: engine.invalid\r\nUser-Agent: berth\r\n` +
+        `Content-Type: text/plain\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`;
+      const bytes = encoder.encode(request);
+      for (let off = 0; off < bytes.length;) off += await c.write(bytes.subarray(off));
+
+      const buf = new Uint8Array(MAX_HEAD_BYTES);
+      let length = 0;
+      let end = -1;
+      while (end < 0) {
+        if (length === buf.length) {
+          throw new EngineError(`The engine's answer to attach has a head over 64 KiB`);
+        }
+        const n = await c.read(buf.subarray(length));
+        if (n === null) throw new EngineError(`The engine closed the attach connection before answering`);
+        length += n;
+        end = indexOfHeadEnd(buf, length);
+      }
+      const head = parseResponseHead(decoder.decode(buf.subarray(0, end)));
+      const rest = buf.slice(end, length);
+      if (head.status !== 101 && head.status !== 200) {
+        throw new EngineApiError(
+          head.status,
+          await readErrorBody(c, head, rest),
+          "Cannot attach to the container",
+        );
+      }
+      return { conn: c, status: head.status, chunks: readChunks(c, rest) };
+    } catch (err) {
+      try {
+        c.close();
+      } catch {
+        // Already closed.
+      }
+      if (expired) throw timedOut();
+      if (err instanceof EngineError) throw err;
+      throw new EngineError(
+        `Cannot attach to the container: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err, brokenNode: true },
+      );
+    }
   }
 }

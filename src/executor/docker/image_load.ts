@@ -9,18 +9,68 @@
 
 import { EngineError, ImageError, looksLikeBrokenNode } from "../../errors.ts";
 import type { ImageProgress, LogFn } from "../types.ts";
+import { describeMs, ENGINE_BOUNDS } from "./bounds.ts";
 import { readLoadReply, simplifyLoadError } from "./load_reply.ts";
-import { discardBody, EngineApiError, type EngineTransport } from "./transport.ts";
+import { EngineApiError, EngineTimeoutError, type EngineTransport } from "./transport.ts";
 
-/** True when the engine has an image with this ID. */
+/** True when the engine has an image with this ID; bounded by {@link ENGINE_BOUNDS.inspectMs}. */
 export async function imagePresent(api: EngineTransport, imageId: string): Promise<boolean> {
   if (imageId === "") return false;
-  const res = await api.request("GET", `/images/${encodeURIComponent(imageId)}/json`, {
+  const status = await api.send("GET", `/images/${encodeURIComponent(imageId)}/json`, {
     accept: [404],
+    timeoutMs: ENGINE_BOUNDS.inspectMs,
     context: `Cannot inspect image "${imageId}"`,
   });
-  await discardBody(res);
-  return res.status !== 404;
+  return status !== 404;
+}
+
+/** Options of {@link loadImage}. */
+export interface LoadOptions {
+  /** Called as the tarball is sent. */
+  onProgress?: (p: ImageProgress) => void;
+  /** Aborts the load (its reason is thrown). */
+  signal?: AbortSignal;
+  /**
+   * The load fails when the engine takes no byte of the tarball for this long.
+   * @default ENGINE_BOUNDS.loadStallMs
+   */
+  stallMs?: number;
+  /**
+   * The load fails when it has not finished after this long.
+   * @default ENGINE_BOUNDS.loadOverallMs
+   */
+  overallMs?: number;
+}
+
+/** The load's own time limits: an abort signal that fires on a stall or the overall bound. */
+function loadLimits(api: EngineTransport, stallMs: number, overallMs: number) {
+  const controller = new AbortController();
+  const expire = (what: string, ms: number) =>
+    controller.abort(
+      new EngineTimeoutError(
+        `Image load failed: the ${api.label} at unix://${api.socket} ${what} ${describeMs(ms)} ` +
+          `(engine unresponsive)`,
+        ms,
+      ),
+    );
+  let stall = setTimeout(() => expire("took no byte of the image for", stallMs), stallMs);
+  const overall = setTimeout(() => expire("did not finish the load within", overallMs), overallMs);
+  return {
+    signal: controller.signal,
+    /** The engine took bytes: restart the stall clock. */
+    progressed() {
+      clearTimeout(stall);
+      stall = setTimeout(() => expire("took no byte of the image for", stallMs), stallMs);
+    },
+    /** The whole tarball was sent: only the overall bound remains. */
+    sent() {
+      clearTimeout(stall);
+    },
+    clear() {
+      clearTimeout(stall);
+      clearTimeout(overall);
+    },
+  };
 }
 
 /** A load failure: an {@link EngineError} when it says the node is broken (disk full), else an {@link ImageError}. */
@@ -35,7 +85,7 @@ const READ_SIZE = 64 * 1024;
 function tarballBody(
   file: Deno.FsFile,
   total: number,
-  onProgress: ((p: ImageProgress) => void) | undefined,
+  onProgress: (p: ImageProgress) => void,
   state: { readError?: unknown },
 ): ReadableStream<Uint8Array> {
   let done = 0;
@@ -56,7 +106,7 @@ function tarballBody(
       }
       done += n;
       controller.enqueue(buf.subarray(0, n));
-      onProgress?.({ done, total });
+      onProgress({ done, total });
     },
   });
 }
@@ -65,6 +115,7 @@ function tarballBody(
  * Makes image `imageId` present in the engine: nothing happens when it is already there, otherwise the tarball
  * is loaded and the ID checked afterwards.
  * @throws {ImageError} when the tarball cannot be read or the engine rejects it.
+ * @throws {EngineTimeoutError} when the engine stalls or the load outlives its bound.
  * @throws {EngineError} when the engine fails (broken node when it cannot be reached or the disk is full).
  */
 export async function loadImage(
@@ -72,7 +123,7 @@ export async function loadImage(
   imageId: string,
   tarballPath: string,
   log: LogFn,
-  onProgress?: (p: ImageProgress) => void,
+  options: LoadOptions = {},
 ): Promise<void> {
   if (await imagePresent(api, imageId)) {
     log(`Image ${imageId} is already present in the engine; not loading "${tarballPath}"`);
@@ -93,16 +144,29 @@ export async function loadImage(
   }
   log(`Loading image ${imageId} from "${tarballPath}" (${total} bytes)`);
   const state: { readError?: unknown } = {};
+  const limits = loadLimits(
+    api,
+    options.stallMs ?? ENGINE_BOUNDS.loadStallMs,
+    options.overallMs ?? ENGINE_BOUNDS.loadOverallMs,
+  );
+  const signal = options.signal ? AbortSignal.any([limits.signal, options.signal]) : limits.signal;
+  const progress = (p: ImageProgress) => {
+    if (p.done >= p.total) limits.sent();
+    else limits.progressed();
+    options.onProgress?.(p);
+  };
   let reply;
   try {
     const res = await api.request("POST", "/images/load", {
       query: { quiet: 1 },
       headers: { "Content-Type": "application/x-tar" },
-      body: tarballBody(file, total, onProgress, state),
+      body: tarballBody(file, total, progress, state),
+      signal,
       context: "Image load failed",
     });
     reply = await readLoadReply(res.body ?? new ReadableStream());
   } catch (err) {
+    if (signal.aborted) throw signal.reason;
     if (state.readError !== undefined) {
       const detail = state.readError instanceof Error ? state.readError.message : String(state.readError);
       throw new ImageError(`Cannot read image tarball "${tarballPath}": ${detail}`, {
@@ -114,6 +178,7 @@ export async function loadImage(
     if (err instanceof EngineError) throw err;
     throw api.connectionError(err, "Image load failed while reading the engine's reply");
   } finally {
+    limits.clear();
     try {
       file.close();
     } catch {

@@ -3,11 +3,13 @@
  * @module
  */
 export {
+  connectDockerExecutor,
   createDockerExecutor,
   type DockerExecutorOptions,
   KILLED_EXIT_CODE,
-  WATCHDOG_THRESHOLD,
 } from "./executor.ts";
+export { ENGINE_BOUNDS, WATCHDOG_THRESHOLD } from "./bounds.ts";
+export { compareMounts } from "./mounts.ts";
 export { type DockerApiEngine, resolveSocket } from "./socket.ts";
 export { JOB_LABEL, MANAGED_LABEL } from "./create_body.ts";
-export { EngineApiError } from "./transport.ts";
+export { EngineApiError, EngineTimeoutError } from "./transport.ts";

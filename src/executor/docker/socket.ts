@@ -41,19 +41,62 @@ function unixPath(variable: string, value: string): string {
   return path;
 }
 
+/** A socket chosen by {@link chooseSocket}. */
+export interface ChosenSocket {
+  /** The socket path. */
+  path: string;
+  /**
+   * Where the user named it (`--docker-socket`, `DOCKER_HOST`, `CONTAINER_HOST`), or null for the engine's
+   * default. A named socket that does not exist is the user's mistake; a default one missing is the node's.
+   */
+  namedBy: string | null;
+}
+
 /**
- * The socket path to use: the explicit option, else `DOCKER_HOST=unix://…` (Docker) or `CONTAINER_HOST=unix://…`
+ * The socket to use: the explicit option, else `DOCKER_HOST=unix://…` (Docker) or `CONTAINER_HOST=unix://…`
  * (Podman), else the engine's default: `/var/run/docker.sock`; for Podman `/run/podman/podman.sock` when running
  * as root, otherwise `$XDG_RUNTIME_DIR/podman/podman.sock` (`/run/user/<uid>/…` when that variable is unset).
  * @throws {UsageError} when the variable names something other than an absolute unix socket path.
  */
-export function resolveSocket(choice: SocketChoice): string {
-  if (choice.socket) return choice.socket;
+export function chooseSocket(choice: SocketChoice): ChosenSocket {
+  if (choice.socket) return { path: choice.socket, namedBy: "--docker-socket" };
   const variable = choice.engine === "docker" ? "DOCKER_HOST" : "CONTAINER_HOST";
   const fromEnv = choice.hostEnv[variable];
-  if (fromEnv) return unixPath(variable, fromEnv);
-  if (choice.engine === "docker") return DOCKER_DEFAULT_SOCKET;
-  if (choice.uid === 0) return PODMAN_ROOTFUL_SOCKET;
+  if (fromEnv) return { path: unixPath(variable, fromEnv), namedBy: variable };
+  if (choice.engine === "docker") return { path: DOCKER_DEFAULT_SOCKET, namedBy: null };
+  if (choice.uid === 0) return { path: PODMAN_ROOTFUL_SOCKET, namedBy: null };
   const runtimeDir = choice.hostEnv.XDG_RUNTIME_DIR || `/run/user/${choice.uid}`;
-  return `${runtimeDir}/podman/podman.sock`;
+  return { path: `${runtimeDir}/podman/podman.sock`, namedBy: null };
+}
+
+/**
+ * The socket path of {@link chooseSocket}.
+ * @throws {UsageError} when the variable names something other than an absolute unix socket path.
+ */
+export function resolveSocket(choice: SocketChoice): string {
+  return chooseSocket(choice).path;
+}
+
+/**
+ * The user's mistake behind an unreachable socket they named: a path that does not exist or is not a socket.
+ * Returns null when the socket exists (then the engine behind it is down: the node's fault), when it was not
+ * named, or when berth may not look at the path.
+ */
+export function namedSocketMistake(socket: ChosenSocket): UsageError | null {
+  if (socket.namedBy === null) return null;
+  const named = socket.namedBy === "--docker-socket"
+    ? `--docker-socket "${socket.path}"`
+    : `${socket.namedBy}="unix://${socket.path}"`;
+  try {
+    const info = Deno.statSync(socket.path);
+    if (info.isSocket === false) {
+      return new UsageError(`Cannot use ${named}: "${socket.path}" is not a socket`);
+    }
+    return null;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+      return new UsageError(`Cannot use ${named}: "${socket.path}" does not exist`);
+    }
+    return null;
+  }
 }

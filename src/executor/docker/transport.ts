@@ -8,6 +8,7 @@
  */
 
 import { EngineError } from "../../errors.ts";
+import { describeMs } from "./bounds.ts";
 
 /** An error answer from the engine: `(HTTP 404) not found - No such container: x`. */
 export class EngineApiError extends EngineError {
@@ -26,6 +27,23 @@ export class EngineApiError extends EngineError {
     super(context ? `${context}: ${text}` : text);
     this.status = status;
     this.engineMessage = engineMessage;
+  }
+}
+
+/**
+ * A request the engine did not answer within its time bound: the engine is taken as unresponsive, so the node
+ * as broken.
+ */
+export class EngineTimeoutError extends EngineError {
+  /** The bound that passed, in milliseconds. */
+  readonly ms: number;
+  /**
+   * @param message the whole message.
+   * @param ms the bound that passed.
+   */
+  constructor(message: string, ms: number) {
+    super(message, { brokenNode: true });
+    this.ms = ms;
   }
 }
 
@@ -80,6 +98,12 @@ export interface RequestOptions {
   versioned?: boolean;
   /** Aborts the request and its body. */
   signal?: AbortSignal;
+  /**
+   * Time bound in milliseconds for the whole exchange (for {@link EngineTransport.json} and
+   * {@link EngineTransport.send}: up to the end of the body; for {@link EngineTransport.request}: up to the
+   * response head). When it passes the request is aborted and an {@link EngineTimeoutError} thrown.
+   */
+  timeoutMs?: number;
   /** Statuses to return instead of throwing (for example 404 when absence is an answer). */
   accept?: number[];
   /** Prefix for the error message, e.g. `Cannot create container "x"`. */
@@ -123,11 +147,57 @@ export class EngineTransport {
   }
 
   /**
-   * Sends one request and returns the response once its headers arrived (the body is left to the caller).
+   * Sends one request and returns the response once its headers arrived (the body is left to the caller, and
+   * `timeoutMs`, if given, no longer applies to it).
    * @throws {EngineApiError} for a status not in 2xx or `accept` (the body is consumed).
+   * @throws {EngineTimeoutError} when `timeoutMs` passed first.
    * @throws {EngineError} (broken node) when the socket cannot be reached or the connection fails.
    */
   async request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    const bound = TimeBound.start(options.timeoutMs);
+    try {
+      return await this.#send(method, path, options, bound);
+    } finally {
+      bound?.clear();
+    }
+  }
+
+  /**
+   * Sends a request, reads its reply body to the end and returns the status (for calls whose answer is the
+   * status alone: kill, remove, start).
+   */
+  async send(method: string, path: string, options: RequestOptions = {}): Promise<number> {
+    const bound = TimeBound.start(options.timeoutMs);
+    try {
+      const res = await this.#send(method, path, options, bound);
+      await this.#readText(res, method, path, options, bound);
+      return res.status;
+    } finally {
+      bound?.clear();
+    }
+  }
+
+  /** Sends a request and parses a JSON reply body. */
+  async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const bound = TimeBound.start(options.timeoutMs);
+    let text: string;
+    try {
+      const res = await this.#send(method, path, options, bound);
+      text = await this.#readText(res, method, path, options, bound);
+    } finally {
+      bound?.clear();
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      const where = options.context ? `${options.context}: ` : "";
+      throw new EngineError(
+        `${where}the engine answered ${method} ${path} with invalid JSON: ${text.slice(0, 200)}`,
+      );
+    }
+  }
+
+  async #send(method: string, path: string, options: RequestOptions, bound: TimeBound | null) {
     const fullPath = options.versioned === false ? path : this.versionedPath(path);
     const url = new URL(`http://engine.invalid${fullPath}`);
     for (const [k, v] of Object.entries(options.query ?? {})) {
@@ -139,35 +209,53 @@ export class EngineTransport {
       headers.set("Content-Type", "application/json");
       body = JSON.stringify(options.json);
     }
+    const signals = [options.signal, bound?.signal].filter((s) => s !== undefined);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     let res: Response;
     try {
-      res = await fetch(url, { method, headers, body, client: this.#client, signal: options.signal });
+      res = await fetch(url, { method, headers, body, client: this.#client, signal });
     } catch (err) {
-      if (options.signal?.aborted) throw options.signal.reason ?? err;
-      throw this.connectionError(err, options.context);
+      throw this.#failure(err, method, path, options, bound);
     }
     if (res.ok || options.accept?.includes(res.status)) return res;
-    throw new EngineApiError(res.status, await errorMessageOf(res), options.context);
+    let message: string;
+    try {
+      message = await errorMessageOf(res);
+    } catch (err) {
+      throw this.#failure(err, method, path, options, bound);
+    }
+    throw new EngineApiError(res.status, message, options.context);
   }
 
-  /** Sends a request and parses a JSON reply body. */
-  async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const res = await this.request(method, path, options);
-    let text: string;
+  async #readText(
+    res: Response,
+    method: string,
+    path: string,
+    options: RequestOptions,
+    bound: TimeBound | null,
+  ): Promise<string> {
     try {
-      text = await res.text();
+      return await res.text();
     } catch (err) {
-      if (options.signal?.aborted) throw options.signal.reason ?? err;
-      throw this.connectionError(err, options.context);
+      throw this.#failure(err, method, path, options, bound);
     }
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      const where = options.context ? `${options.context}: ` : "";
-      throw new EngineError(
-        `${where}the engine answered ${method} ${path} with invalid JSON: ${text.slice(0, 200)}`,
-      );
-    }
+  }
+
+  /** What a failed exchange throws: the time bound, the caller's abort, or a connection error. */
+  #failure(err: unknown, method: string, path: string, options: RequestOptions, bound: TimeBound | null) {
+    if (bound?.signal.aborted) return this.timeoutError(`${method} ${path}`, bound.ms, options.context);
+    if (options.signal?.aborted) return options.signal.reason ?? err;
+    return this.connectionError(err, options.context);
+  }
+
+  /** The error for a request that got no answer within `ms`: the engine counts as unresponsive. */
+  timeoutError(what: string, ms: number, context?: string): EngineTimeoutError {
+    const where = context ? `${context}: ` : "";
+    return new EngineTimeoutError(
+      `${where}the ${this.label} at unix://${this.socket} did not answer ${what} within ${describeMs(ms)} ` +
+        `(engine unresponsive)`,
+      ms,
+    );
   }
 
   /**
@@ -208,5 +296,35 @@ export async function discardBody(res: Response): Promise<void> {
     await res.body?.cancel();
   } catch {
     // Nothing to release.
+  }
+}
+
+/** A time bound for one exchange: an abort signal that fires after `ms`, and its timer's release. */
+class TimeBound {
+  readonly ms: number;
+  readonly #controller = new AbortController();
+  readonly #timer: ReturnType<typeof setTimeout>;
+
+  private constructor(ms: number) {
+    this.ms = ms;
+    this.#timer = setTimeout(
+      () => this.#controller.abort(new DOMException("time bound", "TimeoutError")),
+      ms,
+    );
+  }
+
+  /** A bound of `ms`, or null when there is none. */
+  static start(ms: number | undefined): TimeBound | null {
+    return ms === undefined ? null : new TimeBound(ms);
+  }
+
+  /** Fires when the bound passes. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Releases the timer. */
+  clear(): void {
+    clearTimeout(this.#timer);
   }
 }

@@ -9,12 +9,18 @@
  *                                                      error of loadImage()
  *   _driver.ts watchdog ENGINE SOCKET PROXY IMAGE_ID    run `sleep 60` through a proxy socket, then make the
  *                                                      proxy swallow everything; report how wait() ended
+ *   _driver.ts connect ENGINE SOCKET|- HOSTENV_JSON UID connectDockerExecutor() with that socket option, host
+ *                                                      environment and uid; report how it ended and how long
+ *   _driver.ts lifecycle ENGINE SOCKET IMAGE_ID PLAN_JSON run the executor's calls as a {@link Plan} says (a stop
+ *                                                      and close during create, or during wait), printing an
+ *                                                      event line after each call; report each call's outcome
+ *                                                      and duration
  * @module
  */
 
 import { createHash } from "node:crypto";
 import { dirname } from "node:path";
-import { createDockerExecutor } from "../../../src/executor/docker/mod.ts";
+import { connectDockerExecutor, createDockerExecutor } from "../../../src/executor/docker/mod.ts";
 import type { DockerApiEngine } from "../../../src/executor/docker/mod.ts";
 import { EngineError } from "../../../src/errors.ts";
 
@@ -84,6 +90,55 @@ function proxy(path: string, upstream: string) {
     },
   };
 }
+
+/** What `lifecycle` does. */
+interface Plan {
+  /** The container's command. */
+  command: string[];
+  /** Where to call stop() and close(): during create() (without waiting for it), or during wait(). */
+  stopDuring?: "create" | "wait";
+  /** How long after the call began to stop. */
+  stopAfterMs?: number;
+  /** The executor's watchdog interval. */
+  watchdogIntervalMs?: number;
+  /** The executor's drain time. */
+  drainTimeoutMs?: number;
+  /** With `stopDuring: "create"`: do not wait for the create to settle (nor close again) before reporting. */
+  abandonCreate?: boolean;
+}
+
+/** One call's outcome: its value or error, and how long it took. */
+interface CallResult {
+  ms: number;
+  value?: unknown;
+  error?: string;
+  errorClass?: string;
+  brokenNode?: boolean | null;
+  exitCode?: number | null;
+}
+
+async function timedCall(fn: () => Promise<unknown>): Promise<CallResult> {
+  const t0 = performance.now();
+  try {
+    const value = await fn();
+    return { ms: Math.round(performance.now() - t0), value };
+  } catch (err) {
+    return {
+      ms: Math.round(performance.now() - t0),
+      error: err instanceof Error ? err.message : String(err),
+      errorClass: err instanceof Error ? err.constructor.name : typeof err,
+      brokenNode: err instanceof EngineError ? err.brokenNode : null,
+      exitCode: err instanceof Error && "exitCode" in err ? Number(err.exitCode) : null,
+    };
+  }
+}
+
+/** Tells the test what happened so far, on a line of its own. */
+function event(name: string, extra: Record<string, unknown> = {}) {
+  console.log(JSON.stringify({ event: name, ...extra }));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const result: Record<string, unknown> = {};
 try {
@@ -173,6 +228,62 @@ try {
         client,
       });
       await res.body?.cancel();
+    }
+  } else if (mode === "connect") {
+    const [hostEnvJson, uid] = rest;
+    const options = {
+      engine: engine as DockerApiEngine,
+      socket: socket === "-" ? undefined : socket,
+      hostEnv: JSON.parse(hostEnvJson) as Record<string, string>,
+      uid: Number(uid),
+      log,
+    };
+    const r = await timedCall(() => connectDockerExecutor(options));
+    if (r.value) await (r.value as { close(): Promise<void> }).close();
+    delete r.value;
+    result.connect = r;
+  } else if (mode === "lifecycle") {
+    const [imageId, planJson] = rest;
+    const plan = JSON.parse(planJson) as Plan;
+    const ex = createDockerExecutor({
+      engine: engine as DockerApiEngine,
+      socket,
+      hostEnv: {},
+      log,
+      watchdogIntervalMs: plan.watchdogIntervalMs,
+      drainTimeoutMs: plan.drainTimeoutMs,
+    });
+    const name = `berth-driver-${crypto.randomUUID().slice(0, 12)}`;
+    result.name = name;
+    event("name", { name });
+    const s = spec(name, imageId, plan.command, new WritableStream());
+    if (plan.stopDuring === "create") {
+      const creating = timedCall(() => ex.create(s));
+      await sleep(plan.stopAfterMs ?? 0);
+      result.stop = await timedCall(() => ex.stop());
+      result.close = await timedCall(() => ex.close());
+      if (!plan.abandonCreate) {
+        result.create = await creating;
+        // As the runner does once an abandoned call settles: close again, to remove what it made.
+        result.close2 = await timedCall(() => ex.close());
+      }
+    } else {
+      result.create = await timedCall(() => ex.create(s));
+      event("created");
+      result.start = await timedCall(() => ex.start());
+      event("started");
+      const waiting = timedCall(() => ex.wait());
+      if (plan.stopDuring === "wait") {
+        await sleep(plan.stopAfterMs ?? 0);
+        const t0 = performance.now();
+        result.stop = await timedCall(() => ex.stop());
+        result.wait = await waiting;
+        (result.wait as CallResult).ms = Math.round(performance.now() - t0);
+      } else {
+        result.wait = await waiting;
+      }
+      event("waited");
+      result.close = await timedCall(() => ex.close());
     }
   }
 } catch (err) {

@@ -64,9 +64,58 @@ Deno.test("buildCreateBody() matches crunch-run's container config for the basic
       NanoCpus: 4_000_000_000,
       Memory: 123123123,
       MemorySwap: 123123123,
-      Binds: ["/hostpath:/mnt:ro", "/host/out:/out"],
+      Mounts: [
+        { Type: "bind", Source: "/hostpath", Target: "/mnt", ReadOnly: true },
+        { Type: "bind", Source: "/host/out", Target: "/out", ReadOnly: false },
+      ],
     },
   });
+});
+
+Deno.test("buildCreateBody() sends paths with ':' and ',' verbatim as structured mounts to Docker", () => {
+  const hc = buildCreateBody(
+    spec({ mounts: { "/in:x": { hostPath: "/data/a:b,ro", readOnly: false } } }),
+    "1.41",
+    host(),
+    "docker",
+  ).HostConfig;
+  assertEquals(hc.Mounts, [{ Type: "bind", Source: "/data/a:b,ro", Target: "/in:x", ReadOnly: false }]);
+  assertEquals(hc.Binds, undefined);
+});
+
+Deno.test("buildCreateBody() gives Podman a path with ',' as a Binds entry and one with ':' as a mount", () => {
+  const hc = buildCreateBody(
+    spec({
+      mounts: {
+        "/a": { hostPath: "/data/a,ro", readOnly: true },
+        "/b": { hostPath: "/data/b:1", readOnly: false },
+      },
+    }),
+    "1.41",
+    host(),
+    "podman",
+  ).HostConfig;
+  assertEquals(hc.Binds, ["/data/a,ro:/a:ro"]);
+  assertEquals(hc.Mounts, [{ Type: "bind", Source: "/data/b:1", Target: "/b", ReadOnly: false }]);
+});
+
+Deno.test("buildCreateBody() refuses on Podman a mount whose paths hold both ',' and ':'", () => {
+  const err = assertThrows(
+    () =>
+      buildCreateBody(
+        spec({ mounts: { "/a": { hostPath: "/data/x,y:z", readOnly: true } } }),
+        "1.41",
+        host(),
+        "podman",
+      ),
+    EngineError,
+  );
+  assertEquals(
+    err.message,
+    'Cannot bind-mount "/data/x,y:z" at "/a" with Podman: its Docker-compatible API cannot express a mount ' +
+      'whose paths contain both "," and ":"',
+  );
+  assertEquals(err.brokenNode, false);
 });
 
 Deno.test("buildCreateBody() raises a RAM limit below 16 MiB and leaves 0 unlimited", () => {
