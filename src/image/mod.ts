@@ -15,6 +15,7 @@ export { hasSifMagic, isSifFile, SIF_MAGIC } from "./sif.ts";
 export {
   DOCKER_HUB,
   DOCKER_SCHEME,
+  isRegistryHost,
   parseRegistryReference,
   referenceName,
   referenceString,
@@ -45,3 +46,12 @@ export {
   type ResolvedImage,
 } from "./registry_client.ts";
 export { writeRegistryArchive } from "./registry_archive.ts";
+export {
+  describeSource,
+  identifyImageFile,
+  type ImageSource,
+  isInsecureRegistry,
+  type PreparedImage,
+  type PrepareImageOptions,
+  prepareSifFile,
+} from "./source.ts";

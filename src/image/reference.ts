@@ -163,6 +163,11 @@ export function parseRegistryReference(text: string): RegistryReferenceResult {
   return { ok: true, reference: { registry, repository, tag, digest } };
 }
 
+/** True for a registry host as references and `--insecure-registry` name it: `host`, `host:port`, `1.2.3.4:5000`. */
+export function isRegistryHost(text: string): boolean {
+  return HOST.test(text);
+}
+
 /** `registry/repository`, as engines name the image without tag or digest: `docker.io/library/busybox`. */
 export function referenceName(ref: RegistryReference): string {
   return `${ref.registry}/${ref.repository}`;

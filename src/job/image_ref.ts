@@ -1,9 +1,11 @@
 /**
- * The `container_image` field: a docker-save tarball on the host, or `keep:<pdh-or-uuid>`.
+ * The `container_image` field: an image file on the host (docker-save tarball or SIF), `keep:<pdh-or-uuid>`, or
+ * `docker://NAME[:TAG][@sha256:DIGEST]`.
  * @module
  */
 
 import { dirname, resolve } from "node:path";
+import { DOCKER_SCHEME, parseRegistryReference } from "../image/reference.ts";
 import type { ImageRef } from "./types.ts";
 
 /** `<md5 hex>+<size>`: an Arvados portable data hash without hints. */
@@ -18,8 +20,11 @@ export type ImageRefResult = { ok: true; image: ImageRef } | { ok: false; proble
 /**
  * Interprets a `container_image` value.
  *
- * A value starting with `keep:` names a collection by portable data hash or uuid; anything else is the path of
- * a tarball, resolved against the directory of the job file (itself resolved against the working directory).
+ * A value starting with `keep:` names a collection by portable data hash or uuid; one starting with `docker://`
+ * a registry image (read with Docker's normalisation rules, see `src/image/reference.ts`); anything else is the
+ * path of an image file, resolved against the directory of the job file (itself resolved against the working
+ * directory). Whether that file is a docker-save tarball or a SIF is decided by its content when the run is
+ * planned.
  *
  * @param text The field's value (a string without NUL, already checked).
  * @param jobPath The job file's path.
@@ -29,7 +34,7 @@ export type ImageRefResult = { ok: true; image: ImageRef } | { ok: false; proble
  * ```ts
  * import { parseImageRef } from "./image_ref.ts";
  * const r = parseImageRef("img/busybox.tar", "/jobs/hello.json");
- * console.assert(r.ok && r.image.kind === "tarball" && r.image.path === "/jobs/img/busybox.tar");
+ * console.assert(r.ok && r.image.kind === "file" && r.image.path === "/jobs/img/busybox.tar");
  * ```
  */
 export function parseImageRef(text: string, jobPath: string): ImageRefResult {
@@ -49,5 +54,10 @@ export function parseImageRef(text: string, jobPath: string): ImageRefResult {
       }`,
     };
   }
-  return { ok: true, image: { kind: "tarball", path: resolve(dirname(resolve(jobPath)), text) } };
+  if (text.startsWith(DOCKER_SCHEME)) {
+    const parsed = parseRegistryReference(text);
+    if (!parsed.ok) return { ok: false, problem: parsed.problem };
+    return { ok: true, image: { kind: "registry", text, reference: parsed.reference } };
+  }
+  return { ok: true, image: { kind: "file", path: resolve(dirname(resolve(jobPath)), text) } };
 }

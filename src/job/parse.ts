@@ -27,7 +27,7 @@ export const MAX_JOB_FILE_BYTES: number = 64 * 1024 * 1024;
  *     '"output_path":"/out","mounts":{"/out":{"kind":"tmp"}}}',
  *   "/jobs/j1.json",
  * );
- * console.assert(job.container_image.kind === "tarball" && ignoredFields[0] === "state");
+ * console.assert(job.container_image.kind === "file" && ignoredFields[0] === "state");
  * ```
  */
 export function parseJob(text: string, path: string): ParsedJob {

@@ -86,9 +86,16 @@ export function redactEnvironment(
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, isSecretName(k, marked) ? REDACTED : v]));
 }
 
-/** The `container_image` text of an image reference, as it is logged: `keep:<locator>` or the absolute path. */
+/**
+ * The `container_image` text of an image reference, as it is logged: `keep:<locator>`, the `docker://` value as
+ * given, or the absolute path.
+ */
 export function imageRefText(image: ImageRef): string {
-  return image.kind === "keep" ? `keep:${image.locator}` : image.path;
+  return image.kind === "keep"
+    ? `keep:${image.locator}`
+    : image.kind === "registry"
+    ? image.text
+    : image.path;
 }
 
 /**

@@ -10,6 +10,7 @@
  */
 
 import type { LosslessNumber } from "lossless-json";
+import type { RegistryReference } from "../image/reference.ts";
 
 /**
  * A JSON value as the job parser keeps it: every number from the file is a {@link LosslessNumber} holding the
@@ -29,18 +30,19 @@ export type JsonValue =
 export type JsonObject = { [key: string]: JsonValue };
 
 /**
- * Where the container image comes from.
+ * Where the container image comes from (the job's `container_image`, one string).
  *
- * - `tarball`: a docker-save tarball on the host; `path` is absolute (a relative `container_image` is resolved
- *   against the job file's directory).
+ * - `file`: an image file on the host; `path` is absolute (a relative `container_image` is resolved against the
+ *   job file's directory). A docker-save tarball or a SIF file: the runner tells them apart by content.
  * - `keep`: a collection under the keep mount (`<keep>/by_id/<locator>/`) that holds exactly one `.tar`; the
  *   runner resolves it.
+ * - `registry`: `docker://NAME[:TAG][@sha256:DIGEST]`, normalised as Docker does.
  */
 export type ImageRef =
   | {
-    /** A docker-save tarball on the host. */
-    kind: "tarball";
-    /** Absolute path of the tarball. */
+    /** An image file on the host (docker-save tarball or SIF). */
+    kind: "file";
+    /** Absolute path of the file. */
     path: string;
   }
   | {
@@ -50,6 +52,14 @@ export type ImageRef =
     locator: string;
     /** Which of the two `locator` is. */
     locatorType: "portable_data_hash" | "uuid";
+  }
+  | {
+    /** A registry image. */
+    kind: "registry";
+    /** The value as the job file gives it (`docker://busybox`), for records. */
+    text: string;
+    /** The normalised reference. */
+    reference: RegistryReference;
   };
 
 /** A fresh, empty, writable scratch directory (mode 0777 + setgid). */

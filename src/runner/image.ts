@@ -1,23 +1,26 @@
 /**
- * Finding the image tarball a job names: a path on the host, or `keep:<pdh-or-uuid>`, a collection under
- * `--keep-mount`'s `by_id/` that holds exactly one `.tar` (as arv-keepdocker stores images). The tarball's
- * content is read later, by the load step.
+ * Finding the image a job names, before anything is created: an image file on the host (a docker-save tarball
+ * or a SIF, told apart by content), `keep:<pdh-or-uuid>` (a collection under `--keep-mount`'s `by_id/` that holds
+ * exactly one `.tar`, as arv-keepdocker stores images), or a registry reference (`docker://…`, fetched later by
+ * the executor as the pull policy allows).
  * @module
  */
 
 import { join } from "node:path";
-import { JobFileError } from "../errors.ts";
+import { ImageError, JobFileError } from "../errors.ts";
+import type { EngineChoice } from "../executor/types.ts";
+import { identifyImageFile, type ImageSource } from "../image/mod.ts";
 import type { ImageRef } from "../job/mod.ts";
 
 /**
- * The host path of the image tarball.
+ * The host path of the image file (`file` and `keep:` images).
  *
  * @param image The job's `container_image`.
  * @param jobPath The job file's path, for messages.
  * @param keepMount `--keep-mount`, or "".
- * @returns The tarball's path.
- * @throws {JobFileError} (exit 2) when the tarball or collection is missing, or the collection holds no
- *   `.tar` or several.
+ * @returns The file's path.
+ * @throws {JobFileError} (exit 2) when the file or collection is missing, the collection holds no `.tar` or
+ *   several, or the image is a registry image (which has no file).
  */
 export async function resolveImageTarball(
   image: ImageRef,
@@ -26,7 +29,10 @@ export async function resolveImageTarball(
 ): Promise<string> {
   const fail = (problem: string, cause?: unknown) =>
     new JobFileError(jobPath, "container_image", problem, { cause });
-  if (image.kind === "tarball") {
+  if (image.kind === "registry") {
+    throw fail(`is the registry image ${JSON.stringify(image.text)}, not a file`);
+  }
+  if (image.kind === "file") {
     let info: Deno.FileInfo;
     try {
       info = await Deno.stat(image.path);
@@ -62,4 +68,39 @@ export async function resolveImageTarball(
     );
   }
   return join(dir, tars[0]);
+}
+
+/**
+ * The image a job names, checked as far as the node can without an engine: a file is read (only its first bytes,
+ * and for a tarball its headers, `manifest.json` and config); a SIF file with Docker or Podman named as the
+ * engine is refused, since neither can run it.
+ *
+ * @param engine `--runtime-engine` (with `auto`, the engine selection takes the image's form into account).
+ * @throws {JobFileError} (exit 2) for a missing, unreadable or unusable image, or a SIF for Docker/Podman.
+ */
+export async function resolveImageSource(
+  image: ImageRef,
+  jobPath: string,
+  keepMount: string,
+  engine: EngineChoice,
+): Promise<ImageSource> {
+  if (image.kind === "registry") return { kind: "registry", reference: image.reference };
+  const path = await resolveImageTarball(image, jobPath, keepMount);
+  let source: ImageSource;
+  try {
+    source = await identifyImageFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) throw err;
+    const why = err instanceof ImageError ? err.message : `cannot be read: ${(err as Error).message}`;
+    throw new JobFileError(jobPath, "container_image", `names an unusable image: ${why}`, { cause: err });
+  }
+  if (source.kind === "sif" && (engine === "docker" || engine === "podman")) {
+    throw new JobFileError(
+      jobPath,
+      "container_image",
+      `names the SIF file "${path}", which ${engine} cannot run: SIF images need --runtime-engine singularity or ` +
+        `apptainer`,
+    );
+  }
+  return source;
 }

@@ -28,12 +28,12 @@ function failure(fn: () => unknown): JobFileError {
 
 Deno.test("parseJob() resolves a relative container_image against the job file's directory", () => {
   const { job } = parse({ container_image: "../images/./busybox.tar" }, "/srv/jobs/j1.json");
-  deepStrictEqual(job.container_image, { kind: "tarball", path: "/srv/images/busybox.tar" });
+  deepStrictEqual(job.container_image, { kind: "file", path: "/srv/images/busybox.tar" });
 });
 
 Deno.test("parseJob() resolves a relative job path against the working directory first", () => {
   const { job } = parse({ container_image: "busybox.tar" }, "sub/j1.json");
-  deepStrictEqual(job.container_image, { kind: "tarball", path: `${Deno.cwd()}/sub/busybox.tar` });
+  deepStrictEqual(job.container_image, { kind: "file", path: `${Deno.cwd()}/sub/busybox.tar` });
 });
 
 Deno.test("parseImageRef() tells a keep pdh from a keep uuid", () => {

@@ -112,14 +112,32 @@ const mount = fc.record({
 
 const jobLike = fc.record({
   uuid: maybe(fc.constantFrom("j1", "j1", "j1", "a/b", "..", "x".repeat(256))),
-  container_image: maybe(fc.constantFrom("busybox.tar", "keep:" + PDH, "keep:nope", "")),
+  container_image: maybe(
+    fc.constantFrom(
+      "busybox.tar",
+      "keep:" + PDH,
+      "keep:nope",
+      "",
+      "docker://busybox",
+      "docker://Bad:",
+      "docker://",
+    ),
+  ),
   command: maybe(
     fc.array(fc.string({ unit: "binary", minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 3 }),
   ),
   cwd: maybe(pathLike),
-  environment: maybe(fc.dictionary(fc.string({ unit: "binary", maxLength: 6 }), maybe(fc.string()))),
+  // Mostly plausible names, so that most structures get past the environment to the mounts and constraints.
+  environment: maybe(fc.dictionary(
+    fc.oneof(
+      { arbitrary: fc.constantFrom("LANG", "THREADS", "X_1"), weight: 6 },
+      { arbitrary: fc.string({ unit: "binary", maxLength: 6 }), weight: 1 },
+    ),
+    maybe(fc.string()),
+    { maxKeys: 3 },
+  )),
   output_path: maybe(fc.oneof({ arbitrary: fc.constant("/out"), weight: 4 }, pathLike)),
-  mounts: maybe(fc.dictionary(target, maybe(mount), { maxKeys: 5 })),
+  mounts: maybe(fc.dictionary(target, maybe(mount), { minKeys: 1, maxKeys: 5 })),
   runtime_constraints: maybe(fc.record({
     vcpus: maybe(num),
     ram: maybe(num),

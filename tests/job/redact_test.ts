@@ -105,7 +105,7 @@ Deno.test("redactJob() keeps everything else, json content numbers exact, and do
   const record = redactJob(job) as Record<string, unknown>;
   strictEqual(serializeJsonContent(job.environment), before);
   strictEqual(job.environment.ARVADOS_API_TOKEN, "v2/zzzzz-gj3su-000000000000000/not-a-real-token");
-  strictEqual(record.container_image, job.container_image.kind === "tarball" ? job.container_image.path : "");
+  strictEqual(record.container_image, job.container_image.kind === "file" ? job.container_image.path : "");
   strictEqual(record.uuid, "zzzzz-dz642-fulljobexample1");
   const text = serializeJsonContent(redactJob(job));
   ok(

@@ -16,7 +16,7 @@ const cases: Record<string, { job: Job; ignoredFields: string[] }> = {
   "full.json": {
     job: {
       uuid: "zzzzz-dz642-fulljobexample1",
-      container_image: { kind: "tarball", path: `${dir}images/busybox.tar` },
+      container_image: { kind: "file", path: `${dir}images/busybox.tar` },
       command: ["sh", "-c", "cat /out/params.json; wc -c < /keep/input/reads.fastq"],
       cwd: "/out",
       environment: {
@@ -84,7 +84,32 @@ const cases: Record<string, { job: Job; ignoredFields: string[] }> = {
   "minimal.json": {
     job: {
       uuid: "job1",
-      container_image: { kind: "tarball", path: "/var/lib/images/busybox.tar" },
+      container_image: { kind: "file", path: "/var/lib/images/busybox.tar" },
+      command: ["true"],
+      cwd: ".",
+      environment: {},
+      mounts: { "/out": { kind: "tmp", capacity: 0 } },
+      output_path: "/out",
+      runtime_constraints: { vcpus: 0, ram: 0, gpu: noGpu, API: false },
+      scheduling_parameters: { max_run_time: 0 },
+      secret_mounts: {},
+      secret_environment_keys: [],
+    },
+    ignoredFields: [],
+  },
+  "registry-image.json": {
+    job: {
+      uuid: "registry-job",
+      container_image: {
+        kind: "registry",
+        text: "docker://busybox@sha256:2910d90f546068760bffec02568f3f16df46a966ec3c74a28f829df4c7d68b94",
+        reference: {
+          registry: "docker.io",
+          repository: "library/busybox",
+          tag: "",
+          digest: "sha256:2910d90f546068760bffec02568f3f16df46a966ec3c74a28f829df4c7d68b94",
+        },
+      },
       command: ["true"],
       cwd: ".",
       environment: {},
@@ -199,7 +224,7 @@ const cases: Record<string, { job: Job; ignoredFields: string[] }> = {
     job: {
       uuid: "gpu-legacy",
       container_image: {
-        kind: "tarball",
+        kind: "file",
         path: fromFileUrl(new URL("./corpus/images/cuda.tar", import.meta.url)),
       },
       command: ["nvidia-smi"],
@@ -217,7 +242,7 @@ const cases: Record<string, { job: Job; ignoredFields: string[] }> = {
   "gpu-rocm.json": {
     job: {
       uuid: "gpu-rocm",
-      container_image: { kind: "tarball", path: `${dir}rocm.tar` },
+      container_image: { kind: "file", path: `${dir}rocm.tar` },
       command: ["rocminfo"],
       cwd: ".",
       environment: {},
@@ -233,7 +258,7 @@ const cases: Record<string, { job: Job; ignoredFields: string[] }> = {
   "nulls-as-absent.json": {
     job: {
       uuid: "nulls",
-      container_image: { kind: "tarball", path: `${dir}busybox.tar` },
+      container_image: { kind: "file", path: `${dir}busybox.tar` },
       command: ["true"],
       cwd: ".",
       environment: {},
@@ -249,7 +274,7 @@ const cases: Record<string, { job: Job; ignoredFields: string[] }> = {
   "unicode-and-escapes.json": {
     job: {
       uuid: "unicode_job.2",
-      container_image: { kind: "tarball", path: `${dir}busybox.tar` },
+      container_image: { kind: "file", path: `${dir}busybox.tar` },
       command: ["printf", "%s\n", "héllo wörld 🚢", "tab\there"],
       cwd: ".",
       environment: { GREETING: "こんにちは", EMPTY: "" },
@@ -279,7 +304,7 @@ const cases: Record<string, { job: Job; ignoredFields: string[] }> = {
   "secret-environment-keys.json": {
     job: {
       uuid: "secret-env",
-      container_image: { kind: "tarball", path: `${dir}busybox.tar` },
+      container_image: { kind: "file", path: `${dir}busybox.tar` },
       command: ["true"],
       cwd: ".",
       environment: { DATABASE_URL: "postgres://u:pw@db/app", SESSION_ID: "s-1", LANG: "C" },

@@ -33,7 +33,7 @@ Deno.test("resolveImageTarball() refuses a keep: collection with no .tar or seve
 
 Deno.test("resolveImageTarball() refuses a missing tarball and keep: without --keep-mount", async () => {
   const missing = await assertRejects(
-    () => resolveImageTarball({ kind: "tarball", path: "/nonexistent/i.tar" }, "/j.json", ""),
+    () => resolveImageTarball({ kind: "file", path: "/nonexistent/i.tar" }, "/j.json", ""),
     JobFileError,
   );
   assertMatch(missing.message, /names "\/nonexistent\/i\.tar", which does not exist$/);
