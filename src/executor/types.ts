@@ -128,7 +128,10 @@ export interface ContainerExecutor {
    * failures reject, with {@link EngineError}.
    */
   wait(): Promise<number>;
-  /** Kills the container at once. Idempotent; safe before start, after exit and concurrently with wait. */
+  /**
+   * Kills the container at once, with SIGKILL: `wait` then resolves with 137. Idempotent; safe before start, after
+   * exit and concurrently with wait. (The runner reads any other code after a stop as an exit that came first.)
+   */
   stop(): Promise<void>;
   /**
    * Releases everything: removes the container, temp files, child processes. Safe on every path, and safe to
