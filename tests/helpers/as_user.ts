@@ -49,6 +49,9 @@ export const TEST_USERS = {
   second: testUser("berthuser2", 1501),
 } as const;
 
+/** The group both test users are in, for a SIF cache shared between them (scripts/setup makes it). */
+export const TEST_CACHE_GROUP = "berthcache";
+
 /**
  * Why the non-root suites cannot run here, or null when they can: the tests must run as root (to switch
  * users), and scripts/setup must have made the users.
