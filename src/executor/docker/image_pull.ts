@@ -20,6 +20,10 @@ import { EngineError, ImageError, looksLikeBrokenNode } from "../../errors.ts";
 import {
   ImageAbsentError,
   type ImageConfig,
+  type ImageSource,
+  isInsecureRegistry,
+  type PreparedImage,
+  type PrepareImageOptions,
   type PullPolicy,
   referenceName,
   referenceString,
@@ -29,6 +33,8 @@ import {
   splitRegistry,
 } from "../../image/mod.ts";
 import type { ImageProgress, LogFn } from "../types.ts";
+import { ENGINE_BOUNDS } from "./bounds.ts";
+import { loadImage } from "./image_load.ts";
 import { LineSplitter, messageError, parseLoadLine } from "./load_reply.ts";
 import type { DockerApiEngine } from "./socket.ts";
 import { discardBody, EngineApiError, type EngineTransport } from "./transport.ts";
@@ -93,6 +99,7 @@ interface InspectReply {
 export async function inspectImage(api: EngineTransport, nameOrId: string): Promise<EngineImage | null> {
   const res = await api.request("GET", `/images/${encodeURIComponent(nameOrId)}/json`, {
     accept: [404],
+    timeoutMs: INSPECT_MS,
     context: `Cannot inspect image "${nameOrId}"`,
   });
   if (res.status === 404) {
@@ -150,6 +157,11 @@ class PullProgress {
   }
 }
 
+/** A pull during which the engine sends nothing (no answer, no progress line) for this long is ended. */
+export const PULL_STALL_MS = 120_000;
+const PING_MS = ENGINE_BOUNDS.pingMs;
+const INSPECT_MS = ENGINE_BOUNDS.inspectMs;
+
 /** Statuses that repeat for every chunk; they feed the progress figure, not the log. */
 const PROGRESS_STATUSES = new Set(["Downloading", "Extracting", "Waiting", "Verifying Checksum"]);
 
@@ -182,33 +194,52 @@ export async function pullImage(api: EngineTransport, opts: PullImageOptions): P
   const text = referenceString(ref);
   const headers: Record<string, string> = {};
   if (opts.credentials) headers["X-Registry-Auth"] = registryAuthHeader(opts.credentials, ref.registry);
-  const pinned = ref.digest || ref.tag;
   const wanted = engineImageName(ref);
   log(
     `Pulling image "${text}" through the ${opts.engine === "podman" ? "Podman" : "Docker"} API` +
       `${opts.credentials ? " with credentials from --registry-auth" : ""}` +
       `${opts.insecure ? " (insecure registry: plain HTTP / no TLS verification)" : ""}`,
   );
+  // The pull may rightly take long (big layers), but never silently: the engine answers at once and then reports
+  // progress. Silence for PULL_STALL_MS ends it, and a ping decides whose fault that was.
+  const stall = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stall.abort(new DOMException("stalled", "TimeoutError")), PULL_STALL_MS);
+  };
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stall.signal]) : stall.signal;
+  const stalled = async (err: unknown): Promise<Error> => {
+    if (opts.signal?.aborted) return opts.signal.reason ?? err;
+    const engineAlive = await api.request("GET", "/_ping", { versioned: false, timeoutMs: PING_MS })
+      .then(async (r) => (await discardBody(r), true), () => false);
+    const what = `Cannot pull image "${text}": no word from the engine for ${PULL_STALL_MS / 1000} s`;
+    return engineAlive
+      ? new RegistryError(`${what} (the engine answers: the registry is stalled)`, {
+        cause: err,
+        unreachable: true,
+      })
+      : new EngineError(`${what}; engine unresponsive`, { cause: err, brokenNode: true });
+  };
+  arm();
   let res: Response;
   try {
     res = opts.engine === "podman"
       ? await api.request("POST", "/libpod/images/pull", {
-        query: {
-          reference: wanted,
-          policy: "always",
-          ...(opts.insecure ? { tlsVerify: false } : {}),
-        },
+        query: { reference: wanted, policy: "always", ...(opts.insecure ? { tlsVerify: false } : {}) },
         headers,
-        signal: opts.signal,
+        signal,
         context: `Cannot pull image "${text}"`,
       })
       : await api.request("POST", "/images/create", {
-        query: { fromImage: referenceName(ref), tag: pinned },
+        query: { fromImage: referenceName(ref), tag: ref.digest || ref.tag },
         headers,
-        signal: opts.signal,
+        signal,
         context: `Cannot pull image "${text}"`,
       });
   } catch (err) {
+    clearTimeout(timer);
+    if (stall.signal.aborted) throw await stalled(err);
     if (err instanceof EngineApiError) throw pullFailure(ref, err.engineMessage, err);
     throw err;
   }
@@ -231,11 +262,17 @@ export async function pullImage(api: EngineTransport, opts: PullImageOptions): P
   };
   try {
     const splitter = new LineSplitter();
-    for await (const chunk of res.body ?? new ReadableStream()) splitter.push(chunk).forEach(take);
+    for await (const chunk of res.body ?? new ReadableStream()) {
+      arm();
+      splitter.push(chunk).forEach(take);
+    }
     splitter.end().forEach(take);
   } catch (err) {
+    if (stall.signal.aborted) throw await stalled(err);
     if (opts.signal?.aborted) throw opts.signal.reason ?? err;
     throw api.connectionError(err, `Cannot pull image "${text}" (reading the engine's reply)`);
+  } finally {
+    clearTimeout(timer);
   }
   if (failure !== null) throw pullFailure(ref, failure);
   const image = await findPulledImage(api, ref);
@@ -298,6 +335,7 @@ async function dockerTreatsInsecure(api: EngineTransport, registry: string): Pro
   if (isLoopbackRegistry(registry)) return true;
   try {
     const info = await api.json<DockerInfo>("GET", "/info", {
+      timeoutMs: INSPECT_MS,
       context: "Cannot read the Docker daemon's settings",
     });
     const index = info.RegistryConfig?.IndexConfigs?.[registry];
@@ -347,4 +385,52 @@ export async function prepareRegistryImage(
     );
   }
   return await pullImage(api, opts);
+}
+
+/**
+ * The Docker-API executor's image step: loads a tarball, pulls a registry image as the policy allows, refuses a
+ * SIF file (which the run's plan already refuses before anything is created).
+ * @throws {ImageError} for a SIF file or a bad tarball; what {@link prepareRegistryImage} and `loadImage` throw.
+ */
+export async function prepareDockerImage(
+  api: EngineTransport,
+  engine: DockerApiEngine,
+  source: ImageSource,
+  opts: PrepareImageOptions,
+  log: LogFn,
+): Promise<PreparedImage> {
+  switch (source.kind) {
+    case "tarball":
+      await loadImage(api, source.manifest.id, source.path, log, {
+        onProgress: opts.onProgress,
+        signal: opts.signal,
+      });
+      return { id: source.manifest.id, config: source.manifest.config };
+    case "sif":
+      throw new ImageError(
+        `${
+          engine === "podman" ? "Podman" : "Docker"
+        } cannot run the SIF file "${source.path}": SIF images run ` +
+          `under Singularity or Apptainer`,
+      );
+    case "registry": {
+      const ref = source.reference;
+      const pulled = await prepareRegistryImage(api, {
+        engine,
+        reference: ref,
+        credentials: opts.credentials,
+        insecure: isInsecureRegistry(ref.registry, opts.insecureRegistries),
+        policy: opts.pull,
+        log,
+        onProgress: opts.onProgress,
+        signal: opts.signal,
+      });
+      return {
+        id: pulled.id,
+        config: pulled.config,
+        reference: referenceString(ref),
+        manifestDigest: pulled.manifestDigest,
+      };
+    }
+  }
 }
