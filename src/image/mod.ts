@@ -36,7 +36,12 @@ export {
 } from "./registry_auth.ts";
 export { ImageAbsentError, RegistryError } from "./registry_error.ts";
 export { DEFAULT_PULL_POLICY, PULL_POLICIES, type PullPolicy } from "./pull_policy.ts";
-export { readReferenceRecord, type ReferenceRecord, writeReferenceRecord } from "./reference_index.ts";
+export {
+  readReferenceRecord,
+  type ReferenceRecord,
+  REFS_DIR,
+  writeReferenceRecord,
+} from "./reference_index.ts";
 export {
   type Descriptor,
   hostPlatform,

@@ -29,6 +29,8 @@ export interface ReferenceRecord {
   config: ImageConfig;
   /** When it was resolved (ISO 8601). */
   resolvedAt: string;
+  /** The record's file (for trust checks by the cache's owner). */
+  path: string;
 }
 
 /** The directory of reference records inside an image cache. */
@@ -47,7 +49,7 @@ function recordPath(cacheDir: string, key: string): string {
   return join(cacheDir, REFS_DIR, `${sha256Of(new TextEncoder().encode(key)).slice("sha256:".length)}.json`);
 }
 
-function validRecord(value: unknown, key: string): ReferenceRecord | null {
+function validRecord(value: unknown, key: string, path: string): ReferenceRecord | null {
   if (value === null || typeof value !== "object") return null;
   const r = value as Record<string, unknown>;
   if (r.reference !== key || typeof r.manifestDigest !== "string" || typeof r.id !== "string") return null;
@@ -61,6 +63,7 @@ function validRecord(value: unknown, key: string): ReferenceRecord | null {
       id: r.id,
       config,
       resolvedAt: String(r.resolvedAt ?? ""),
+      path,
     };
   } catch {
     return null;
@@ -76,9 +79,10 @@ export async function readReferenceRecord(
   ref: RegistryReference,
 ): Promise<ReferenceRecord | null> {
   for (const key of referenceKeys(ref)) {
+    const path = recordPath(cacheDir, key);
     let text: string;
     try {
-      text = await Deno.readTextFile(recordPath(cacheDir, key));
+      text = await Deno.readTextFile(path);
     } catch (err) {
       if (err instanceof Deno.errors.NotCapable) throw err;
       continue;
@@ -89,7 +93,7 @@ export async function readReferenceRecord(
     } catch {
       continue;
     }
-    const record = validRecord(parsed, key);
+    const record = validRecord(parsed, key, path);
     if (record && (!ref.digest || record.manifestDigest === ref.digest)) return record;
   }
   return null;
@@ -106,7 +110,15 @@ export async function writeReferenceRecord(
   resolved: { manifestDigest: string; id: string; configBytes: Uint8Array },
 ): Promise<void> {
   const dir = join(cacheDir, REFS_DIR);
-  await Deno.mkdir(dir, { recursive: true });
+  // The records directory takes the cache directory's mode (a group-shared cache stays group-shared), never
+  // writable by others.
+  const mode = ((await Deno.stat(cacheDir)).mode ?? 0o755) & 0o3775;
+  try {
+    await Deno.mkdir(dir, { mode });
+    await Deno.chmod(dir, mode);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+  }
   const configText = new TextDecoder().decode(resolved.configBytes);
   const keys = new Set([...referenceKeys(ref), `${referenceName(ref)}@${resolved.manifestDigest}`]);
   for (const key of keys) {
@@ -121,6 +133,7 @@ export async function writeReferenceRecord(
     };
     try {
       await Deno.writeTextFile(tmp, JSON.stringify(record) + "\n", { mode: 0o644 });
+      await Deno.chmod(tmp, 0o644);
       await Deno.rename(tmp, path);
     } finally {
       await Deno.remove(tmp).catch(() => {});

@@ -26,6 +26,7 @@ import {
   type PullPolicy,
   readReferenceRecord,
   referenceString,
+  REFS_DIR,
   RegistryClient,
   type RegistryCredentials,
   type RegistryReference,
@@ -33,7 +34,8 @@ import {
   writeRegistryArchive,
 } from "../../image/mod.ts";
 import type { ImageProgress, LogFn } from "../types.ts";
-import { obtainSif, sifBaseName } from "./sif_cache.ts";
+import { findCachedSif, obtainSif } from "./sif_cache.ts";
+import { strangerWritable } from "./sif_trust.ts";
 
 /** What {@link obtainRegistrySif} needs. */
 export interface ObtainRegistrySifOptions {
@@ -57,6 +59,10 @@ export interface ObtainRegistrySifOptions {
   onProgress?: (p: ImageProgress) => void;
   /** Aborts downloads. */
   signal?: AbortSignal;
+  /** The gid whose members' cache entries (and reference records) are trusted (`--image-cache-group`). */
+  cacheGroup?: number;
+  /** Re-hash a cached SIF against its record before use (`--image-cache-verify`). */
+  verifyContent?: boolean;
 }
 
 /** A registry image ready to run. */
@@ -71,14 +77,26 @@ export interface RegistrySif {
   manifestDigest: string;
 }
 
-/** The cached SIF for an image ID, or null. (Same layout as `obtainSif`; a cache miss is not an error.) */
-async function cachedSif(cacheDir: string, imageId: string): Promise<string | null> {
-  const path = join(cacheDir, `${sifBaseName(imageId)}.sif`);
+/**
+ * True when the reference records under `<cache>/refs/` may be trusted: the directory and the record are real
+ * (no symlinks) and could not have been written by a stranger (sec's rules in `sif_trust.ts`, the same as for
+ * the SIF entries they point to).
+ */
+async function trustedRecord(
+  cacheDir: string,
+  path: string,
+  cacheGroup: number | undefined,
+): Promise<boolean> {
+  const trust = { uid: Deno.uid() ?? 0, cacheGroup };
   try {
-    return (await Deno.stat(path)).isFile ? path : null;
+    for (const p of [join(cacheDir, REFS_DIR), path]) {
+      const info = await Deno.lstat(p);
+      if (info.isSymlink || strangerWritable(info, trust) !== null) return false;
+    }
+    return true;
   } catch (err) {
     if (err instanceof Deno.errors.NotCapable) throw err;
-    return null;
+    return false;
   }
 }
 
@@ -92,8 +110,16 @@ export async function obtainRegistrySif(opts: ObtainRegistrySifOptions): Promise
   const text = referenceString(ref);
   const cacheDir = opts.cacheDir || undefined;
   if (opts.policy !== "always" && cacheDir) {
-    const record = await readReferenceRecord(cacheDir, ref);
-    const sif = record ? await cachedSif(cacheDir, record.id) : null;
+    const found = await readReferenceRecord(cacheDir, ref);
+    const record = found && await trustedRecord(cacheDir, found.path, opts.cacheGroup) ? found : null;
+    const sif = record
+      ? await findCachedSif({
+        cacheDir,
+        imageId: record.id,
+        cacheGroup: opts.cacheGroup,
+        verifyContent: opts.verifyContent,
+      })
+      : null;
     if (record && sif) {
       log(
         `Image "${text}" is in the image cache (image ID ${record.id}, manifest digest ${record.manifestDigest}, ` +
@@ -126,6 +152,8 @@ export async function obtainRegistrySif(opts: ObtainRegistrySifOptions): Promise
   const sif = await obtainSif({
     imageId: image.id,
     cacheDir,
+    cacheGroup: opts.cacheGroup,
+    verifyContent: opts.verifyContent,
     localDir: opts.localDir,
     log,
     convert: async (dst) => {
