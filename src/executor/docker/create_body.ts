@@ -21,6 +21,14 @@ export const MIN_RAM = 16 * 1024 * 1024;
 /** Capabilities requested for CUDA GPUs. */
 export const CUDA_CAPABILITIES = ["gpu", "nvidia", "compute", "utility"];
 
+/** What the create body needs to know of the engine. */
+export interface EngineFacts {
+  /** Docker or Podman's compatible service. */
+  flavor: ApiFlavor;
+  /** True for a rootless Podman service (its user namespace decides how a spec user is mapped). */
+  rootless: boolean;
+}
+
 /** What the create body depends on besides the spec. */
 export interface HostFacts {
   /** berth's own environment (`CUDA_VISIBLE_DEVICES`, `AMD_VISIBLE_DEVICES` are read). */
@@ -73,21 +81,30 @@ export interface CreateHostConfig {
   DeviceRequests?: DeviceRequest[];
   /** ROCm devices. */
   Devices?: DeviceMapping[];
-  /** Groups of the ROCm devices, as decimal GIDs. */
+  /** Supplementary groups, as decimal GIDs: the spec user's and the ROCm devices'. */
   GroupAdd?: string[];
+  /** `keep-id` on rootless Podman when the container runs as the invoking user (its uid maps to itself). */
+  UsernsMode?: string;
 }
 
 /** The create body berth sends (a subset of Docker's `ContainerConfig` plus `HostConfig`). */
 export interface CreateBody {
   /** Image ID (`sha256:…`), never a tag. */
   Image: string;
-  /** The command; the image's entrypoint, if any, still applies as in crunch-run. */
+  /**
+   * `[""]`: clears the image's Entrypoint, which the spec's command already includes. (`[]` clears it on Docker
+   * only: Podman 4 still prepends the image's; `null` or no field prepends it on both.)
+   */
+  Entrypoint: string[];
+  /** The whole command, the image's Entrypoint included. */
   Cmd: string[];
-  /** Working directory; "" keeps the image's. */
+  /** Working directory, literal (never "": the runner resolved the image's default). */
   WorkingDir: string;
+  /** `uid:gid` the process runs as, when the spec names a user; else the image's user applies. */
+  User?: string;
   /** The whole environment, `NAME=value`, sorted. */
   Env: string[];
-  /** berth's labels: managed marker and job name. */
+  /** berth's labels: managed marker, job name, and the spec's labels. */
   Labels: Record<string, string>;
   /** Always true: stdin is attached and closed after the spec's stdin. */
   AttachStdin: boolean;
@@ -157,23 +174,29 @@ export function rocmDevices(host: HostFacts): { devices: DeviceMapping[]; groups
  *
  * stdin is always attached and closed once the spec's stdin (or nothing) has been sent, so the container reads
  * EOF instead of waiting on an open stdin. The environment is exactly the spec's, sorted for stable logs.
- * @param flavor which implementation serves the API (it decides how bind mounts are expressed).
+ * The spec is applied literally (SEAMS decision 3): the command already holds the image's Entrypoint, so the
+ * image's is cleared; the working directory and the environment are the spec's whole ones; a spec user runs the
+ * process as `uid:gid` with its groups (on rootless Podman: in a user namespace that keeps the uid, without extra
+ * groups, which such a namespace cannot map).
+ * @param engine which implementation serves the API (it decides how bind mounts are expressed) and whether
+ *   Podman runs rootless.
  * @throws {EngineError} for GPUs the engine or the node cannot provide, or a mount the engine cannot express.
  */
 export function buildCreateBody(
   spec: ContainerSpec,
   apiVersion: string,
   host: HostFacts,
-  flavor: ApiFlavor = "docker",
+  engine: EngineFacts = { flavor: "docker", rootless: false },
 ): CreateBody {
-  const mounts = mountFields(spec.mounts, flavor);
+  const mounts = mountFields(spec.mounts, engine.flavor);
   const ram = spec.ram > 0 ? Math.max(spec.ram, MIN_RAM) : 0;
   const body: CreateBody = {
     Image: spec.image,
+    Entrypoint: [""],
     Cmd: [...spec.command],
-    WorkingDir: spec.workingDir === "." ? "" : spec.workingDir,
+    WorkingDir: spec.workingDir,
     Env: Object.keys(spec.env).sort().map((k) => `${k}=${spec.env[k]}`),
-    Labels: { [MANAGED_LABEL]: "true", [JOB_LABEL]: spec.name },
+    Labels: { [MANAGED_LABEL]: "true", [JOB_LABEL]: spec.name, ...spec.labels },
     AttachStdin: true,
     AttachStdout: true,
     AttachStderr: true,
@@ -202,10 +225,20 @@ export function buildCreateBody(
       );
     }
     hc.DeviceRequests = [cudaDeviceRequest(spec.gpu.deviceCount, host.env)];
-  } else if (spec.gpu.deviceCount > 0 && spec.gpu.stack === "rocm") {
-    const { devices, groups } = rocmDevices(host);
-    hc.Devices = devices;
-    hc.GroupAdd = groups;
   }
+  const groups: string[] = [];
+  const user = spec.user ?? null;
+  if (user !== null) {
+    body.User = `${user.uid}:${user.gid}`;
+    if (engine.rootless) hc.UsernsMode = "keep-id";
+    else groups.push(...user.groups.map(String));
+  }
+  if (spec.gpu.deviceCount > 0 && spec.gpu.stack === "rocm") {
+    const rocm = rocmDevices(host);
+    hc.Devices = rocm.devices;
+    if (!(engine.rootless && user !== null)) groups.push(...rocm.groups);
+  }
+  const unique = [...new Set(groups)];
+  if (unique.length > 0) hc.GroupAdd = unique;
   return body;
 }

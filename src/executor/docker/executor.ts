@@ -32,12 +32,12 @@ import {
   startContainer,
   waitContainer,
 } from "./containers.ts";
-import { buildCreateBody, type CreateBody, type HostFacts } from "./create_body.ts";
+import { buildCreateBody, type CreateBody, type EngineFacts, type HostFacts } from "./create_body.ts";
 import { loadImage } from "./image_load.ts";
 import { compareMounts } from "./mounts.ts";
 import { chooseSocket, type ChosenSocket, type DockerApiEngine, namedSocketMistake } from "./socket.ts";
 import { pumpOutput, pumpStdin } from "./stdio.ts";
-import { type ApiFlavor, engineVersion, pingEngine } from "./system.ts";
+import { engineVersion, pingEngine } from "./system.ts";
 import { EngineApiError, EngineTimeoutError, EngineTransport, isPermissionError } from "./transport.ts";
 import { describeRuntime, negotiateApiVersion } from "./version.ts";
 import { startWatchdog, type Watchdog } from "./watchdog.ts";
@@ -233,7 +233,7 @@ class DockerExecutor implements ContainerExecutor {
   readonly #stopped = deferred<ExitOutcome | null>();
   #state: ExecutorState = { kind: "new" };
   #health: EngineHealth = "answering";
-  #flavor: ApiFlavor;
+  #engineFacts: EngineFacts;
   #negotiated: Promise<void> | null = null;
   #runtime: Promise<string> | null = null;
   #waiting: Promise<number> | null = null;
@@ -242,7 +242,7 @@ class DockerExecutor implements ContainerExecutor {
     this.#opts = opts;
     this.#log = opts.log;
     this.#engine = opts.engine;
-    this.#flavor = opts.engine;
+    this.#engineFacts = { flavor: opts.engine, rootless: false };
     this.#display = opts.engine === "docker" ? "Docker" : "Podman";
     this.#socket = chooseSocket({
       engine: opts.engine,
@@ -277,12 +277,28 @@ class DockerExecutor implements ContainerExecutor {
       }
       throw err;
     }
-    this.#flavor = ping.flavor;
+    this.#engineFacts = {
+      flavor: ping.flavor,
+      rootless: ping.flavor === "podman" && this.#rootlessService(),
+    };
     // Engines older than API 1.25 send no Api-Version header: ask /version then (it is read once anyway).
     const info = ping.apiVersion !== ""
       ? { ApiVersion: ping.apiVersion }
       : await engineVersion(this.#api, context);
     this.#api.apiVersion = negotiateApiVersion(info, this.#display);
+  }
+
+  /**
+   * Whether the Podman service runs rootless: its socket is owned by its user, not root (`/libpod/info` would
+   * say so too, but takes seconds). When the socket cannot be looked at, a non-root berth is taken to talk to a
+   * rootless service.
+   */
+  #rootlessService(): boolean {
+    try {
+      return Deno.statSync(this.#socket.path).uid !== 0;
+    } catch {
+      return (this.#opts.uid ?? Deno.uid() ?? 0) !== 0;
+    }
   }
 
   /** Remembers that the engine stopped answering: the teardown then uses its short budget. */
@@ -358,14 +374,14 @@ class DockerExecutor implements ContainerExecutor {
         env: this.#opts.hostEnv,
         deviceGroup: this.#opts.deviceGroup ?? statDeviceGroup,
       };
-      const body = buildCreateBody(spec, this.#api.apiVersion, host, this.#flavor);
+      const body = buildCreateBody(spec, this.#api.apiVersion, host, this.#engineFacts);
       // The name is unique per run: create at once, and remove a leftover only when the engine names one.
-      let made = await this.#createOnce(name, body, created.resolve);
+      let made = await this.#createOnce(spec, body, created.resolve);
       if (made === "conflict") {
         const stale = await removeContainer(this.#api, name, name);
         if (stale === "removed") this.#log(`Removed a leftover container named "${name}"`);
         stillCreating();
-        made = await this.#createOnce(name, body, created.resolve);
+        made = await this.#createOnce(spec, body, created.resolve);
         if (made === "conflict") {
           throw new EngineError(`Cannot create container "${name}": the name stays in use`);
         }
@@ -414,15 +430,18 @@ class DockerExecutor implements ContainerExecutor {
   }
 
   /**
-   * One create request. A name conflict (Docker 409, Podman 500 "already in use") is returned as `conflict`;
+   * One create request, right after the spec's host path check. A name conflict (Docker 409, Podman 500 "already in use") is returned as `conflict`;
    * any other failure settles `settle` (null when the engine answered, so nothing was created; the name when it
    * did not, so the container may exist) and is thrown.
    */
   async #createOnce(
-    name: string,
+    spec: ContainerSpec,
     body: CreateBody,
     settle: (ref: string | null) => void,
   ): Promise<CreatedContainer | "conflict"> {
+    const name = spec.name;
+    // The last check of the bind sources before the engine acts on them; a rejection creates nothing.
+    await spec.verifyHostPaths?.();
     try {
       return await createContainer(this.#api, name, body);
     } catch (err) {

@@ -11,6 +11,9 @@
  *                                                      proxy swallow everything; report how wait() ended
  *   _driver.ts connect ENGINE SOCKET|- HOSTENV_JSON UID connectDockerExecutor() with that socket option, host
  *                                                      environment and uid; report how it ended and how long
+ *   _driver.ts user ENGINE SOCKET TARBALL IMAGE_ID DIR USER_JSON  run `id` as the spec user USER_JSON (or null)
+ *                                                      with DIR bound writable at /out, where it writes a file;
+ *                                                      report the output and that file's owner
  *   _driver.ts lifecycle ENGINE SOCKET IMAGE_ID PLAN_JSON run the executor's calls as a {@link Plan} says (a stop
  *                                                      and close during create, or during wait), printing an
  *                                                      event line after each call; report each call's outcome
@@ -37,7 +40,7 @@ function spec(name: string, image: string, command: string[], stdout: WritableSt
     name,
     image,
     command,
-    workingDir: "",
+    workingDir: "/",
     env: { PATH: "/usr/bin:/bin" },
     mounts: {} as Record<string, { hostPath: string; readOnly: boolean }>,
     vcpus: 0,
@@ -229,6 +232,27 @@ try {
       });
       await res.body?.cancel();
     }
+  } else if (mode === "user") {
+    const [tarball, imageId, dir, userJson] = rest;
+    const ex = createDockerExecutor({ engine: engine as DockerApiEngine, socket, hostEnv: {}, log });
+    let out = "";
+    const sink = new WritableStream<Uint8Array>({ write: (c) => void (out += new TextDecoder().decode(c)) });
+    try {
+      await ex.loadImage(imageId, tarball);
+      const name = `berth-driver-${crypto.randomUUID().slice(0, 12)}`;
+      const s = {
+        ...spec(name, imageId, ["sh", "-c", "id -u; id -g; id -G; echo hi > /out/f"], sink),
+        user: JSON.parse(userJson),
+      };
+      s.mounts["/out"] = { hostPath: dir, readOnly: false };
+      await ex.create(s);
+      await ex.start();
+      result.code = await ex.wait();
+    } finally {
+      await ex.close();
+    }
+    const st = await Deno.stat(`${dir}/f`);
+    Object.assign(result, { stdout: out, owner: [st.uid, st.gid] });
   } else if (mode === "connect") {
     const [hostEnvJson, uid] = rest;
     const options = {

@@ -8,7 +8,7 @@ function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
     name: "zzzzz-dz642-queuedcontainer",
     image: "sha256:" + "a".repeat(64),
     command: ["echo", "ok"],
-    workingDir: "",
+    workingDir: "/",
     env: {},
     mounts: {},
     vcpus: 0,
@@ -23,6 +23,10 @@ function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
     ...over,
   };
 }
+
+const DOCKER = { flavor: "docker", rootless: false } as const;
+const PODMAN = { flavor: "podman", rootless: false } as const;
+const ROOTLESS_PODMAN = { flavor: "podman", rootless: true } as const;
 
 /** Host facts with the given environment and device files (path → gid). */
 function host(env: Record<string, string> = {}, devices: Record<string, number> = {}): HostFacts {
@@ -47,6 +51,7 @@ Deno.test("buildCreateBody() matches crunch-run's container config for the basic
   );
   assertEquals(body, {
     Image: "sha256:" + "a".repeat(64),
+    Entrypoint: [""],
     Cmd: ["echo", "ok"],
     WorkingDir: "/WorkingDir",
     Env: ["A=1", "FOO=bar"],
@@ -77,7 +82,7 @@ Deno.test("buildCreateBody() sends paths with ':' and ',' verbatim as structured
     spec({ mounts: { "/in:x": { hostPath: "/data/a:b,ro", readOnly: false } } }),
     "1.41",
     host(),
-    "docker",
+    DOCKER,
   ).HostConfig;
   assertEquals(hc.Mounts, [{ Type: "bind", Source: "/data/a:b,ro", Target: "/in:x", ReadOnly: false }]);
   assertEquals(hc.Binds, undefined);
@@ -93,7 +98,7 @@ Deno.test("buildCreateBody() gives Podman a path with ',' as a Binds entry and o
     }),
     "1.41",
     host(),
-    "podman",
+    PODMAN,
   ).HostConfig;
   assertEquals(hc.Binds, ["/data/a,ro:/a:ro"]);
   assertEquals(hc.Mounts, [{ Type: "bind", Source: "/data/b:1", Target: "/b", ReadOnly: false }]);
@@ -106,7 +111,7 @@ Deno.test("buildCreateBody() refuses on Podman a mount whose paths hold both ','
         spec({ mounts: { "/a": { hostPath: "/data/x,y:z", readOnly: true } } }),
         "1.41",
         host(),
-        "podman",
+        PODMAN,
       ),
     EngineError,
   );
@@ -138,7 +143,6 @@ Deno.test("buildCreateBody() uses the network mode only when networking is enabl
       .NetworkMode,
     "default",
   );
-  assertEquals(buildCreateBody(spec({ workingDir: "." }), "1.41", host()).WorkingDir, "");
 });
 
 Deno.test("buildCreateBody() asks for a count of CUDA GPUs when CUDA_VISIBLE_DEVICES is unset", () => {
@@ -241,4 +245,59 @@ Deno.test("buildCreateBody() fails with a clear EngineError when ROCm is request
     EngineError,
   );
   assertMatch(err.message, /^ROCm GPUs were requested, but this node has no "\/dev\/kfd"/);
+});
+
+Deno.test("buildCreateBody() clears the image's Entrypoint and sends the spec's whole command and directory", () => {
+  const body = buildCreateBody(
+    spec({ command: ["/entry.sh", "--flag", "job", "arg"], workingDir: "/", env: { B: "2", A: "" } }),
+    "1.41",
+    host(),
+  );
+  assertEquals(
+    [body.Entrypoint, body.Cmd, body.WorkingDir, body.Env],
+    [[""], ["/entry.sh", "--flag", "job", "arg"], "/", ["A=", "B=2"]],
+  );
+});
+
+Deno.test("buildCreateBody() runs a spec user as uid:gid with its groups, merged with the ROCm groups", () => {
+  const user = { uid: 1500, gid: 1500, groups: [105, 44] };
+  const body = buildCreateBody(
+    spec({ user, gpu: { stack: "rocm", deviceCount: 1 } }),
+    "1.41",
+    host({}, { "/dev/kfd": 44, "/dev/dri/renderD128": 109 }),
+  );
+  assertEquals([body.User, body.HostConfig.GroupAdd, body.HostConfig.UsernsMode], [
+    "1500:1500",
+    ["105", "44", "109"],
+    undefined,
+  ]);
+  const image = buildCreateBody(spec({ user: null }), "1.41", host());
+  assertEquals([image.User, image.HostConfig.GroupAdd], [undefined, undefined]);
+});
+
+Deno.test("buildCreateBody() on rootless Podman keeps the user's id in its namespace and adds no groups", () => {
+  const body = buildCreateBody(
+    spec({ user: { uid: 1500, gid: 1500, groups: [105] } }),
+    "1.41",
+    host(),
+    ROOTLESS_PODMAN,
+  );
+  assertEquals([body.User, body.HostConfig.UsernsMode, body.HostConfig.GroupAdd], [
+    "1500:1500",
+    "keep-id",
+    undefined,
+  ]);
+});
+
+Deno.test("buildCreateBody() puts the spec's labels beside berth's own, which they may refine", () => {
+  const body = buildCreateBody(
+    spec({ labels: { "org.berth.job": "zzzzz-dz642-queuedcontainer", "org.berth.run": "0a1b2c3d" } }),
+    "1.41",
+    host(),
+  );
+  assertEquals(body.Labels, {
+    "org.berth.managed": "true",
+    "org.berth.job": "zzzzz-dz642-queuedcontainer",
+    "org.berth.run": "0a1b2c3d",
+  });
 });

@@ -15,6 +15,14 @@ import { ENGINE_SOCKETS, engineRequest } from "../../helpers/engine_api.ts";
 import { IMAGES_DIR, testImage } from "../../images/mod.ts";
 import { buildImage, type BuiltImage } from "../../images/builder.ts";
 import { type EngineProxy, type ProxyRule, startEngineProxy } from "../../e2e/_engine_proxy.ts";
+import {
+  TEST_USERS,
+  type TestUser,
+  testUsersMissing,
+  userCommand,
+  userDir,
+  userEnv,
+} from "../../helpers/as_user.ts";
 
 const canRunDeno =
   (await Deno.permissions.query({ name: "run", command: Deno.execPath() })).state === "granted";
@@ -421,6 +429,78 @@ for (const engine of ["docker", "podman"] as const) {
           }
         });
       });
+    },
+  });
+}
+
+/** A user the container runs as: the first test user, with the docker group as a supplementary group. */
+const SPEC_USER = {
+  uid: TEST_USERS.first.uid,
+  gid: TEST_USERS.first.gid,
+  groups: [TEST_USERS.first.gid, 105],
+};
+const notAsUsers = await testUsersMissing();
+
+/** Runs the driver's `user` mode as root (`as` null) or as a test user; returns its report. */
+async function userRun(
+  engine: "docker" | "podman",
+  socket: string,
+  dir: string,
+  as: TestUser | null,
+): Promise<DriverResult> {
+  const busybox = await testImage("busybox");
+  const args = ["user", engine, socket, busybox.path, busybox.id, dir, JSON.stringify(SPEC_USER)];
+  if (as === null) return await driver(args);
+  const flags = await profileFlags("standard", userEnv(as));
+  const out = await userCommand(as, Deno.execPath(), [
+    "run",
+    "--no-prompt",
+    "--quiet",
+    "--cached-only",
+    ...flags,
+    DRIVER,
+    ...args,
+  ]).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  assertEquals(out.code, 0, `driver failed: ${stdout}\n${new TextDecoder().decode(out.stderr)}`);
+  const result = JSON.parse(stdout.trim().split("\n").at(-1)!) as DriverResult;
+  assertEquals(result.fatal, undefined, result.logs.join("\n"));
+  return result;
+}
+
+for (const engine of ["docker", "podman"] as const) {
+  Deno.test({
+    name: `create() on rootful ${engine} runs a spec user as uid:gid with its groups; its files are its own`,
+    ignore: !canRunDeno,
+    async fn() {
+      await withTempDir(async (dir) => {
+        await Deno.chmod(dir, 0o777);
+        const r = await userRun(engine, ENGINE_SOCKETS[engine], dir, null);
+        assertEquals([r.code, r.stdout, r.owner], [0, "1500\n1500\n1500 105\n", [1500, 1500]]);
+      });
+    },
+  });
+}
+
+for (const [engine, label] of [["docker", "Docker"], ["podman", "rootless Podman"]] as const) {
+  Deno.test({
+    name:
+      `create() as a non-root user on ${label}: the container runs as that user, files come back as theirs`,
+    ignore: !canRunDeno || notAsUsers !== null,
+    async fn() {
+      const user = TEST_USERS.first;
+      const parent = await Deno.makeTempDir({ prefix: "berth-driver-user-" });
+      await Deno.chmod(parent, 0o755);
+      const dir = await userDir(user, join(parent, "out"), 0o700);
+      try {
+        const socket = engine === "docker" ? ENGINE_SOCKETS.docker : user.podmanSocket;
+        const r = await userRun(engine, socket, dir, user);
+        // Rootless Podman maps the user to itself (keep-id); a user namespace cannot map the host's other groups.
+        const groups = engine === "docker" ? "1500 105" : "1500";
+        assertEquals([r.code, r.stdout, r.owner], [0, `1500\n1500\n${groups}\n`, [1500, 1500]]);
+      } finally {
+        await Deno.remove(parent, { recursive: true });
+      }
     },
   });
 }

@@ -28,7 +28,7 @@ function spec(image: string, command: string[], out = new WritableStream<Uint8Ar
     name: `berth-exec-${crypto.randomUUID().slice(0, 12)}`,
     image,
     command,
-    workingDir: "",
+    workingDir: "/",
     env: { PATH: "/usr/bin:/bin" },
     mounts: {},
     vcpus: 0,
@@ -300,3 +300,30 @@ Deno.test("create() on podman refuses a bind path holding both ',' and ':' in on
     }
   });
 });
+
+for (const engine of ENGINES) {
+  Deno.test(`create() on ${engine} re-checks the host paths right before creating; a refusal creates nothing`, async () => {
+    const busybox = await testImage("busybox");
+    const refusal = new Error("bind source /data/in now resolves to /etc");
+    const ex = executor(engine);
+    const s = { ...spec(busybox.id, ["true"]), verifyHostPaths: () => Promise.reject(refusal) };
+    try {
+      await ex.loadImage(busybox.id, busybox.path);
+      assertEquals(await assertRejects(() => ex.create(s), Error), refusal);
+      const gone = await engineRequest(ENGINE_SOCKETS[engine], "GET", `/containers/${s.name}/json`);
+      assertEquals(gone.status, 404);
+    } finally {
+      await ex.close();
+    }
+    let checks = 0;
+    const ok = { ...spec(busybox.id, ["true"]), verifyHostPaths: () => Promise.resolve(void checks++) };
+    const ex2 = executor(engine);
+    try {
+      await ex2.create(ok);
+      await ex2.start();
+      assertEquals([await ex2.wait(), checks], [0, 1]);
+    } finally {
+      await ex2.close();
+    }
+  });
+}
