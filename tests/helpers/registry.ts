@@ -13,7 +13,7 @@
 
 import { join } from "node:path";
 import { ENGINE_SOCKETS, engineRequest } from "./engine_api.ts";
-import { testImage, type TestImageName } from "../images/mod.ts";
+import { type BuiltImage, testImage, type TestImageName } from "../images/mod.ts";
 
 /** htpasswd credentials the registry demands. */
 export interface RegistryUser {
@@ -51,8 +51,11 @@ export interface TestRegistry {
   dir: string;
   /** The credentials it demands, if any. */
   user: RegistryUser | null;
-  /** Pushes a test image as `<unique repo>/<name>:<tag>` and returns its digest. */
-  push(name: TestImageName, tag?: string): Promise<PushedImage>;
+  /**
+   * Pushes a test image (by name, or a built one such as `bigTestImage(n)`) as `<unique repo>/<name>:<tag>` and
+   * returns its digest.
+   */
+  push(image: TestImageName | BuiltImage, tag?: string): Promise<PushedImage>;
   /** Stops the registry and removes its directory. */
   close(): Promise<void>;
 }
@@ -164,8 +167,9 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   const running = child;
   const repoPrefix = `berth-img-${crypto.randomUUID().slice(0, 8)}`;
 
-  const push = async (name: TestImageName, tag = "v1"): Promise<PushedImage> => {
-    const image = await testImage(name);
+  const push = async (which: TestImageName | BuiltImage, tag = "v1"): Promise<PushedImage> => {
+    const image = typeof which === "string" ? await testImage(which) : which;
+    const name = image.repoTag.replace(/:[^:/]*$/, "").split("/").pop()!;
     const socket = ENGINE_SOCKETS.docker;
     const present = await engineRequest(socket, "GET", `/images/${image.id}/json`);
     if (present.status === 404) {
