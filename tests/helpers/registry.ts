@@ -177,7 +177,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
         socket,
         "POST",
         "/images/load?quiet=1",
-        await Deno.readFile(image.path),
+        (await Deno.open(image.path)).readable,
         {
           "Content-Type": "application/x-tar",
         },
