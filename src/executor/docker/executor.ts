@@ -19,6 +19,7 @@
  */
 
 import { EngineError } from "../../errors.ts";
+import type { ImageSource, PreparedImage, PrepareImageOptions } from "../../image/mod.ts";
 import type { ContainerExecutor, ContainerSpec, ImageProgress, LogFn } from "../types.ts";
 import { describeMs, ENGINE_BOUNDS, WATCHDOG_THRESHOLD } from "./bounds.ts";
 import {
@@ -34,6 +35,7 @@ import {
 } from "./containers.ts";
 import { buildCreateBody, type CreateBody, type EngineFacts, type HostFacts } from "./create_body.ts";
 import { loadImage } from "./image_load.ts";
+import { prepareDockerImage } from "./image_pull.ts";
 import { compareMounts } from "./mounts.ts";
 import { chooseSocket, type ChosenSocket, type DockerApiEngine, namedSocketMistake } from "./socket.ts";
 import { pumpOutput, pumpStdin } from "./stdio.ts";
@@ -319,24 +321,44 @@ class DockerExecutor implements ContainerExecutor {
     tarballPath: string,
     onProgress?: (p: ImageProgress) => void,
   ): Promise<void> {
+    await this.#watchingEngine((signal) =>
+      loadImage(this.#api, imageId, tarballPath, this.#log, { onProgress, signal })
+    );
+  }
+
+  /**
+   * Makes an image of any form usable (a docker-save tarball is loaded unless present, a registry image pulled
+   * as the pull policy says): see `image_pull.ts`.
+   */
+  async prepareImage(source: ImageSource, options: PrepareImageOptions): Promise<PreparedImage> {
+    return await this.#watchingEngine((signal) =>
+      prepareDockerImage(this.#api, this.#engine, source, {
+        ...options,
+        signal: options.signal ? AbortSignal.any([options.signal, signal]) : signal,
+      }, this.#log)
+    );
+  }
+
+  /**
+   * Runs a long engine call (a load, a pull) while a watchdog pings the engine: when the engine stops answering
+   * the call is aborted and the watchdog's broken-node error thrown. `close` aborts it too.
+   */
+  async #watchingEngine<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     await this.connect();
     if (this.#state.kind === "closing" || this.#state.kind === "closed") {
-      throw new EngineError(`Internal error: loadImage() after close()`);
+      throw new EngineError(`Internal error: image preparation after close()`);
     }
     const abort = new AbortController();
     const watchdog = this.#watchdog("engine pings", async (signal) => {
       await pingEngine(this.#api, { signal, timeoutMs: ENGINE_BOUNDS.watchdogProbeMs });
       return "";
     });
-    const loading = loadImage(this.#api, imageId, tarballPath, this.#log, {
-      onProgress,
-      signal: AbortSignal.any([abort.signal, this.#abort.signal]),
-    });
-    loading.catch(() => {}); // still handled when the watchdog wins the race
+    const running = call(AbortSignal.any([abort.signal, this.#abort.signal]));
+    running.catch(() => {}); // still handled when the watchdog wins the race
     try {
-      await Promise.race([
-        loading,
-        watchdog.failed.then((err) => {
+      return await Promise.race([
+        running,
+        watchdog.failed.then((err): never => {
           abort.abort(err);
           throw err;
         }),
