@@ -7,18 +7,9 @@
  * @module
  */
 
+import type { ContainerUser } from "../executor/types.ts";
 import { readKernelFile } from "../stats/kernel_files.ts";
 import { currentUid } from "./runtime_dir.ts";
-
-/** A user and its groups, as numbers. */
-export interface ContainerUser {
-  /** User id. */
-  uid: number;
-  /** Primary group id. */
-  gid: number;
-  /** Supplementary group ids (without the primary one), ascending. */
-  groups: number[];
-}
 
 /** The supplementary groups of a `/proc/<pid>/status` text (its `Groups:` line), without `gid`, ascending. */
 export function parseStatusGroups(status: string, gid: number): number[] {
@@ -27,7 +18,9 @@ export function parseStatusGroups(status: string, gid: number): number[] {
   return [...new Set(ids)].sort((a, b) => a - b);
 }
 
-/** berth's own uid, gid and supplementary groups (groups from `/proc/<pid>/status`; none when unreadable). */
+export type { ContainerUser };
+
+/** berth's own uid, gid and supplementary groups (ascending, without the primary group) (groups from `/proc/<pid>/status`; none when unreadable). */
 export async function invokingUser(): Promise<ContainerUser> {
   const uid = currentUid();
   let gid = 0;

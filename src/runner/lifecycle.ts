@@ -32,7 +32,10 @@ import type { ContainerExecutor } from "../executor/types.ts";
 import { imageRefText, redactJob, serializeJsonContent } from "../job/mod.ts";
 import { Logger } from "../logs/mod.ts";
 import { VERSION } from "../version.ts";
+import { containerUserFor, invokingUser } from "../node/identity.ts";
+import { writableOwnerFor } from "../node/job_dirs.ts";
 import { acquireJobLock, type HeldJobLock } from "../node/lock.ts";
+import { createJobTmpDir, type JobTmpDir } from "../node/tmp_dirs.ts";
 import { brokenMarkerPath } from "../node/runtime_dir.ts";
 import { startCrunchstat, startHoststat, type StatsHandle } from "../stats/mod.ts";
 import { reportBrokenNode } from "./broken_node.ts";
@@ -153,7 +156,7 @@ class JobRun {
   #lock: HeldJobLock | null = null;
   #record!: StateRecord;
   #executor: ContainerExecutor | null = null;
-  #tmpDir: string | null = null;
+  #tmpDir: JobTmpDir | null = null;
   #mounts: PreparedMounts | null = null;
   #stdio: StdioFiles | null = null;
   #started = false;
@@ -259,13 +262,19 @@ class JobRun {
         await writeState(this.#layout.state, this.#record);
       });
 
+      // The job's private temp dir comes first: the engine's own temp files (the Singularity executor's dir)
+      // go inside it, so one owner removes everything and `berth gc` sees one live entry (src/node/tmp_dirs.ts).
+      const jobTmp = await steps.run("setup", async () => {
+        this.#tmpDir = await createJobTmpDir(opts.tmpDir, job.uuid);
+        return this.#tmpDir.path;
+      });
       const selected = await steps.run("engine", () =>
         selectEngine({
           choice: opts.engine,
           dockerSocket: opts.dockerSocket,
           singularityBinary: opts.singularityBinary,
           imageCache: opts.imageCache,
-          tmpDir: opts.tmpDir,
+          tmpDir: jobTmp,
           hostEnv: this.#env.hostEnv,
           log: this.#log,
           watchdogIntervalMs: opts.watchdogInterval * 1000,
@@ -295,17 +304,15 @@ class JobRun {
       this.#log(`Using container runtime: ${runtime}`);
 
       this.#log("Setting up mounts");
+      const image = imageDefaults(this.#plan.manifest.config);
       this.#mounts = await steps.run("mounts", async (signal) => {
-        this.#tmpDir = await Deno.makeTempDir({
-          dir: opts.tmpDir,
-          prefix: `berth-${job.uuid.slice(0, 64)}-`,
-        });
         return await prepareMounts(job, {
           sources: this.#plan.sources,
           outputDir: this.#layout.output,
-          tmpDir: this.#tmpDir,
+          tmpDir: jobTmp,
           log: this.#log,
           signal,
+          writableOwner: writableOwnerFor(selected.engine, Deno.uid() ?? 0, image.user),
         });
       });
       for (const [target, b] of Object.entries(this.#mounts.binds)) {
@@ -339,9 +346,9 @@ class JobRun {
         options: opts,
         mounts: this.#mounts,
         imageId: manifest.id,
-        image: imageDefaults(manifest.config),
+        image,
         stdio,
-        user: null,
+        user: containerUserFor(selected.engine, await invokingUser()),
       });
       this.#log(`Creating container ${JSON.stringify(spec.name)}`);
       await steps.run("create", () => executor.create(spec), {
@@ -367,7 +374,7 @@ class JobRun {
           ramLimit: job.runtime_constraints.ram,
           log: this.#log,
           statsFile: join(this.#layout.logs, "crunchstat.txt"),
-          tmpDir: this.#tmpDir!,
+          tmpDir: jobTmp,
         });
       } catch (err) {
         this.#log(`Cannot start container statistics: ${errorLine(err)}`);
@@ -618,8 +625,11 @@ class JobRun {
       const tmpDir = this.#tmpDir;
       await bounded(
         "cleanup",
-        `Cannot remove temp dir "${tmpDir}"`,
-        () => Deno.remove(tmpDir, { recursive: true }),
+        `Cannot remove temp dir "${tmpDir.path}"`,
+        async () => {
+          const failure = await tmpDir.release();
+          if (failure !== null) throw new Error(failure);
+        },
         finalMs(budget.closeMs),
         false,
       );
