@@ -17,6 +17,8 @@
  * States and berth's exit status (see `exit_status.ts` and the README):
  * - `Complete`: the container ran to its exit → its exit code (1 when that code is one of berth's own).
  * - `Cancelled` by a signal or `max_run_time` → 143/130/131 or 124 (partial output is still collected).
+ *   `max_run_time` counts from the moment berth holds the job's lock: it bounds every phase, not only the
+ *   container's run (a difference from crunch-run).
  *   A cancel that arrives after the container exited by itself does not change a `Complete` job.
  * - `Cancelled` by a failure of the job, its setup or the engine, or a full work dir → 125; a user's mistake
  *   found only now (a bad `DOCKER_HOST`) → 2.
@@ -205,12 +207,16 @@ class JobRun {
       workDir: this.#layout.root,
       ...(opts.engine === "auto" ? {} : { engine: opts.engine }),
     });
+    // max_run_time bounds the whole run from here on (image, conversion, create, start, wait, output), not
+    // only the container's run as in crunch-run: berth never holds the job longer than it + the stop budget.
+    this.#armMaxRunTime();
     try {
       await createWorkDir(this.#layout);
       const logFile = await Deno.open(this.#layout.crunchLog, { write: true, createNew: true });
       this.#logger = new Logger(logFile, { mirror: this.#env.stderr, mirrorPrefix: `${this.#job.uuid} ` });
       this.#logger.addFilter(this.#filter);
     } catch (err) {
+      this.#stopDeadline();
       await this.#lock.release();
       if (err instanceof Deno.errors.NotCapable) throw err;
       throw new BerthError(`Cannot create work dir "${this.#layout.root}": ${errorLine(err)}`, {
@@ -379,14 +385,6 @@ class JobRun {
       } catch (err) {
         this.#log(`Cannot start container statistics: ${errorLine(err)}`);
       }
-      const maxRunTime = job.scheduling_parameters.max_run_time;
-      if (maxRunTime > 0) {
-        this.#stopDeadline = startDeadline(
-          maxRunTime * 1000,
-          () => cancellation.cancel({ kind: "timeout", seconds: maxRunTime }),
-          this.#clock,
-        );
-      }
       this.#log("Waiting for container to finish");
       return await this.#waitForExit(executor);
     } catch (err) {
@@ -478,6 +476,17 @@ class JobRun {
       return { outcome: { state: "Queued", exitCode: null, cancel: null }, error: line };
     }
     return { outcome: { state: "Cancelled", exitCode: null, cancel: null }, error: line };
+  }
+
+  /** Starts the `max_run_time` timer (none when it is 0): when it passes, the run is cancelled (exit 124). */
+  #armMaxRunTime(): void {
+    const seconds = this.#job.scheduling_parameters.max_run_time;
+    if (seconds <= 0) return;
+    this.#stopDeadline = startDeadline(
+      seconds * 1000,
+      () => this.#env.cancellation.cancel({ kind: "timeout", seconds }),
+      this.#clock,
+    );
   }
 
   #preamble(): void {

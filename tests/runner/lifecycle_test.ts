@@ -349,6 +349,78 @@ Deno.test("runJob() stops the container after max_run_time: Cancelled, 124", asy
   });
 });
 
+// max_run_time counts from the moment berth holds the job's lock (SEAMS decision 7): every phase is bounded.
+const MAX_RUN_TIME = { scheduling_parameters: { max_run_time: 7 } };
+for (const step of ["engine", "mounts", "image", "create", "start"] as const) {
+  Deno.test(`runJob() stops at max_run_time during the ${step} phase: Cancelled, 124, nothing left`, async () => {
+    await withTempDir(async (dir) => {
+      const faults = faultPlan({ hangAt: step });
+      const h = await harness(dir, { fields: MAX_RUN_TIME, env: { inject: faults.inject } });
+      const run = runJob(h.plan, h.env);
+      await faults.reached(step);
+      h.clock.advance(7000);
+      assertEquals(await run, 124);
+      await assertFinished(h, 124, "Cancelled", null);
+      assertEquals((await h.state()).error, "maximum run time exceeded (7 s)");
+      const log = await h.log();
+      assert(log.includes("maximum run time exceeded. Stopping container."), log.join("\n"));
+      assert(log.includes(`Phase ${step}: 7.000 s (given up: cancelled)`), log.join("\n"));
+      if (h.exec.calls.includes("runtime")) assertEquals(h.exec.calls.at(-1), "close");
+    });
+  });
+}
+
+Deno.test("runJob() does not count the wait for the job's lock against max_run_time", async () => {
+  await withTempDir(async (dir) => {
+    let clock!: FakeClock;
+    const h = await harness(dir, {
+      fields: MAX_RUN_TIME,
+      env: {
+        acquireLock: async (...args: Parameters<typeof acquireJobLock>) => {
+          clock.advance(60_000); // another berth held the lock for a minute
+          return await acquireJobLock(...args);
+        },
+      },
+    });
+    clock = h.clock;
+    assertEquals(await runJob(h.plan, h.env), 0);
+    await assertFinished(h, 0, "Complete", 0);
+  });
+});
+
+Deno.test("runJob() ends by max_run_time + the cancel budget even when the engine hangs on everything", async () => {
+  await withTempDir(async (dir) => {
+    const faults = faultPlan({ hangAt: "image" });
+    const h = await harness(dir, { fields: MAX_RUN_TIME, env: { inject: faults.inject } });
+    h.exec.behavior.close = "hang";
+    const run = runJob(h.plan, h.env);
+    await faults.reached("image");
+    h.clock.advance(7000);
+    await advanceWhenArmed(h.clock, BUDGET.closeAfterFaultMs);
+    assertEquals(await run, 124);
+    assert(h.clock.now() <= 7000 + BUDGET.cancelMs, `finished at ${h.clock.now()} ms`);
+    const record = await h.state();
+    assertEquals([record.state, record.exit_status], ["Cancelled", 124]);
+    assert((await h.log()).some((l) => l.startsWith("Error removing container: ")));
+  });
+});
+
+Deno.test("runJob() keeps a job Complete when max_run_time passes during output collection", async () => {
+  await withTempDir(async (dir) => {
+    const faults = faultPlan({ stallAt: "output" });
+    const h = await harness(dir, { fields: MAX_RUN_TIME, env: { inject: faults.inject } });
+    const run = runJob(h.plan, h.env);
+    await faults.reached("output");
+    h.clock.advance(7000);
+    await advanceWhenArmed(h.clock, BUDGET.cancelMs - BUDGET.finalReserveMs);
+    assertEquals(await run, 0);
+    await assertFinished(h, 0, "Complete", 0);
+    assert((await h.log()).includes("maximum run time exceeded. Stopping container."));
+    const manifest = JSON.parse(await Deno.readTextFile(join(h.plan.options.workDir, "output.json")));
+    assertEquals(manifest.complete, false);
+  });
+});
+
 Deno.test("runJob() fails the job (125, node untouched) when its output cannot be written", async () => {
   await withTempDir(async (dir) => {
     const full = Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });
