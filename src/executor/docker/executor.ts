@@ -841,7 +841,8 @@ class DockerExecutor implements ContainerExecutor {
       const left = deadline - Date.now();
       try {
         if (mayRun) {
-          await killContainer(this.#api, ref, name, Math.min(ENGINE_BOUNDS.killMs, left)).catch((err) => {
+          // At most half of what is left: the removal must keep its chance.
+          await killContainer(this.#api, ref, name, Math.min(ENGINE_BOUNDS.killMs, left / 2)).catch((err) => {
             if (err instanceof EngineTimeoutError) throw err;
           });
         }
