@@ -13,7 +13,9 @@ import { assert, assertEquals, assertMatch, assertRejects } from "../helpers/ass
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { ContainerExecutor, ContainerSpec, LogFn } from "../../src/executor/types.ts";
-import { ImageError } from "../../src/errors.ts";
+import { EngineError, ImageError } from "../../src/errors.ts";
+import { readImageManifest } from "../../src/image/mod.ts";
+import { imageDefaults } from "../../src/runner/container_spec.ts";
 import { testImage } from "../images/mod.ts";
 import { buildImage, IMAGE_PATH, type LayerEntry } from "../images/builder.ts";
 
@@ -268,6 +270,78 @@ export function defineConformanceSuite(
         await opts.probe.removeImage(built.id);
       }
     });
+  });
+
+  Deno.test(`${tag} same job, same result: no cwd, the image's WorkingDir/Env/Entrypoint and a job HOME`, async () => {
+    // A job without cwd, with a HOME of its own, on an image with WorkingDir, Env and Entrypoint; the spec holds
+    // what the runner resolves from them (SEAMS decision 3: Entrypoint + command, job cwd else WorkingDir else /,
+    // image Env under the job's), and every engine must print the same lines.
+    await withTempDir(async (dir) => {
+      const built = await buildImage({
+        repoTag: `berth-test/same-result-${crypto.randomUUID()}:latest`,
+        layers: [[...BUSYBOX_LAYER, { type: "dir", path: "imagewd" }]],
+        config: {
+          Env: [IMAGE_PATH, "IMG_VAR=from-image", "HOME=/imghome"],
+          Entrypoint: [
+            "/bin/sh",
+            "-c",
+            'echo "entry:$0 $*"; pwd; echo "home=$HOME img=$IMG_VAR job=$JOB_VAR"',
+            "ep",
+          ],
+          WorkingDir: "/imagewd",
+          Cmd: ["default-cmd"],
+        },
+      }, join(dir, "same.tar"));
+      const image = imageDefaults((await readImageManifest(built.path)).config);
+      const job = { command: ["arg1", "arg 2"], environment: { JOB_VAR: "j", HOME: "/home/job" } };
+      const ex = await factory(() => {});
+      try {
+        await ex.loadImage(built.id, built.path);
+        const { spec, out, err } = await baseSpec(ex, [...image.entrypoint, ...job.command], {
+          image: built.id,
+          workingDir: image.workingDir || "/",
+          env: { ...image.env, ...job.environment },
+        });
+        await ex.create(spec);
+        await ex.start();
+        assertEquals([await ex.wait(), out.text(), err.text()], [
+          0,
+          "entry:ep arg1 arg 2\n/imagewd\nhome=/home/job img=from-image job=j\n",
+          "",
+        ]);
+      } finally {
+        await ex.close();
+        await opts.probe.removeImage(built.id);
+      }
+    });
+  });
+
+  Deno.test(`${tag} a runtime failure rejects, a container exiting with the same number resolves`, async () => {
+    // The runtime's own failure (the command is not in the image, or is a directory) must never be reported as
+    // the container's exit 127/126, and a container that really exits 127/126/255 must never read as a failure.
+    for (const command of [["no-such-command-in-the-image"], ["/"]]) {
+      const ex = await factory(() => {});
+      try {
+        const { spec, out } = await baseSpec(ex, command);
+        await ex.create(spec);
+        let failure: unknown = null;
+        try {
+          await ex.start();
+          await ex.wait();
+        } catch (e) {
+          failure = e;
+        }
+        assert(failure instanceof EngineError, `${command[0]}: ${failure ?? "no failure"}`);
+        assertEquals(failure.brokenNode, false);
+        assertEquals(out.text(), "");
+      } finally {
+        await ex.close();
+      }
+    }
+    for (const code of [127, 126, 255, 1]) {
+      const r = await run(["sh", "-c", `echo before; exit ${code}`]);
+      assertEquals([r.code, r.stdout], [code, "before\n"]);
+    }
   });
 
   Deno.test(`${tag} interleaved stdout and stderr stay apart byte-exact`, async () => {

@@ -35,9 +35,21 @@ export interface ConvertOptions {
 
 const TAIL_LINES = 20;
 
+/**
+ * A build output line as it should be logged: terminal colour codes removed (SingularityCE 3.4 colours its
+ * messages even when stderr is not a terminal), and of a progress line redrawn with "\r" only its final state.
+ */
+export function plainBuildLine(line: string): string {
+  const drawn = line.split("\r").filter((part) => part.trim() !== "");
+  // deno-lint-ignore no-control-regex
+  return (drawn.at(-1) ?? "").replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+}
+
 async function logLines(stream: ReadableStream<Uint8Array>, log: LogFn, tail: string[]): Promise<void> {
   let rest = "";
-  const emit = (line: string) => {
+  const emit = (raw: string) => {
+    const line = plainBuildLine(raw);
+    if (line === "") return;
     log(line);
     tail.push(line);
     if (tail.length > TAIL_LINES) tail.shift();
@@ -45,7 +57,7 @@ async function logLines(stream: ReadableStream<Uint8Array>, log: LogFn, tail: st
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
     const lines = (rest + chunk).split("\n");
     rest = lines.pop()!;
-    for (const line of lines) emit(line.replace(/\r$/, ""));
+    for (const line of lines) emit(line);
   }
   if (rest !== "") emit(rest);
 }

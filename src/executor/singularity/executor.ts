@@ -34,8 +34,24 @@ import { containerEnv, execArgs, execEnv, flagsUsed, needsScratchHome } from "./
 import { launchScript, launchToken, type LaunchVerdict } from "./launch_script.ts";
 import { LaunchStderr } from "./launch_stderr.ts";
 import { planLimits } from "./limits.ts";
-import { containedPid } from "./process_tree.ts";
+import { containedPid, containerInitPid, killPid } from "./process_tree.ts";
 import { obtainSif } from "./sif_cache.ts";
+
+/** How long `stop()` waits for each of its steps (finding and killing the init, the engine's exit). */
+export const STOP_GRACE_MS = 1500;
+
+/** `p`'s value, or `fallback` once `ms` milliseconds have passed first (the timer is cleared either way). */
+async function within<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<T>((resolve) => timer = setTimeout(() => resolve(fallback), ms)),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Options of {@link createSingularityExecutor}. */
 export interface SingularityExecutorOptions {
@@ -248,6 +264,12 @@ export class SingularityExecutor implements ContainerExecutor {
         } left out: ${this.engine} can only set shell variable names`,
       );
     }
+    const uid = Deno.uid();
+    if (spec.user && uid !== null && spec.user.uid !== uid) {
+      log(
+        `The container runs as uid ${uid}, not ${spec.user.uid}: ${this.engine} runs it as the invoking user`,
+      );
+    }
     this.#state = { kind: "created", prepared: { spec, args, token } };
   }
 
@@ -359,17 +381,27 @@ export class SingularityExecutor implements ContainerExecutor {
     return this.#result;
   }
 
-  /** SIGKILL to the engine process, which takes the contained processes with it. No-op unless running. */
-  stop(): Promise<void> {
-    if (this.#state.kind === "running") {
-      this.#stopped = true;
+  /**
+   * Kills the container at once: SIGKILL to the init of its PID namespace, so that the runtime itself sees the
+   * container end and removes what it set up (Singularity 3.x leaves its cgroups behind when it is killed itself),
+   * then, if the engine process has not exited within {@link STOP_GRACE_MS}, SIGKILL to it, which takes the
+   * contained processes with it. Either way `wait()` then reads 137. No-op unless running.
+   */
+  async stop(): Promise<void> {
+    const state = this.#state;
+    if (state.kind !== "running") return;
+    this.#stopped = true;
+    const child = state.child;
+    const gone = child.status.then(() => true);
+    const init = await within(containerInitPid(child.pid).catch(() => 0), STOP_GRACE_MS, 0);
+    if (init > 0) await killPid(init, STOP_GRACE_MS);
+    if (!(await within(gone, STOP_GRACE_MS, false))) {
       try {
-        this.#state.child.kill("SIGKILL");
+        child.kill("SIGKILL");
       } catch {
         // It exited meanwhile.
       }
     }
-    return Promise.resolve();
   }
 
   /** Kills a running container and a running conversion, waits for them, and removes the temp dir. */

@@ -50,4 +50,13 @@ export {
   supportOf,
 } from "./cgroup_probe.ts";
 export { obtainSif, type ObtainSifOptions, sifBaseName } from "./sif_cache.ts";
-export { containedPid, findContainedPid, type ProcessEntry, type ProcessTable } from "./process_tree.ts";
+export { plainBuildLine } from "./convert.ts";
+export {
+  containedPid,
+  containerInitPid,
+  findContainedPid,
+  findContainerInit,
+  killPid,
+  type ProcessEntry,
+  type ProcessTable,
+} from "./process_tree.ts";

@@ -33,6 +33,17 @@ export interface ProcessTable {
  * there is none.
  */
 export function findContainedPid(table: ProcessTable, enginePid: number): number {
+  const init = findContainerInit(table, enginePid);
+  if (init === 0) return 0;
+  const children = table.processes.filter((p) => p.ppid === init).sort((a, b) => a.pid - b.pid);
+  return children[0]?.pid ?? init;
+}
+
+/**
+ * The init of the container's PID namespace below `enginePid` in `table`: the first descendant (breadth first)
+ * whose PID namespace differs from berth's; 0 when there is none (yet).
+ */
+export function findContainerInit(table: ProcessTable, enginePid: number): number {
   const children = new Map<number, ProcessEntry[]>();
   for (const p of table.processes) {
     const list = children.get(p.ppid) ?? [];
@@ -43,7 +54,7 @@ export function findContainedPid(table: ProcessTable, enginePid: number): number
   const queue = [...(children.get(enginePid) ?? [])];
   while (queue.length > 0) {
     const p = queue.shift()!;
-    if (p.pidns !== "" && p.pidns !== table.ownPidns) return children.get(p.pid)?.[0]?.pid ?? p.pid;
+    if (p.pidns !== "" && p.pidns !== table.ownPidns) return p.pid;
     queue.push(...(children.get(p.pid) ?? []));
   }
   return 0;
@@ -115,4 +126,30 @@ async function tableFromPs(): Promise<ProcessTable | null> {
 export async function containedPid(enginePid: number): Promise<number> {
   const table = (await tableFromProc()) ?? (await tableFromPs());
   return table === null ? 0 : findContainedPid(table, enginePid);
+}
+
+/** The host PID of the container's init below `enginePid` (see {@link findContainerInit}); 0 when unknown. */
+export async function containerInitPid(enginePid: number): Promise<number> {
+  const table = (await tableFromProc()) ?? (await tableFromPs());
+  return table === null ? 0 : findContainerInit(table, enginePid);
+}
+
+/**
+ * Sends SIGKILL to `pid` with the `kill` program (Deno's own `Deno.kill` of a process berth did not spawn needs
+ * unrestricted `--allow-run`); gives up after `timeoutMs`. Resolves true when `kill` succeeded.
+ */
+export async function killPid(pid: number, timeoutMs = 2000): Promise<boolean> {
+  try {
+    const out = await new Deno.Command("kill", {
+      args: ["-KILL", "--", String(pid)],
+      clearEnv: true,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      signal: AbortSignal.timeout(timeoutMs),
+    }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
 }
