@@ -29,17 +29,18 @@ export function hostEnvSnapshot(names: readonly string[] = HOST_ENV_NAMES): Reco
   return out;
 }
 
-/** The host variables executors may consult. */
+/**
+ * The host variables executors may consult (each is listed, with why, in `src/permissions.ts`): finding the
+ * engine and its socket, GPU visibility, the rootless session. The image conversion gets all of them.
+ */
 export const HOST_ENV_NAMES: readonly string[] = [
   "PATH",
   "HOME",
   "TMPDIR",
   "DOCKER_HOST",
+  "CONTAINER_HOST",
   "XDG_RUNTIME_DIR",
   "DBUS_SESSION_BUS_ADDRESS",
   "CUDA_VISIBLE_DEVICES",
   "AMD_VISIBLE_DEVICES",
-  "NVIDIA_VISIBLE_DEVICES",
-  "SLURM_JOB_GPUS",
-  "SLURM_STEP_GPUS",
 ];

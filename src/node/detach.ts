@@ -17,6 +17,7 @@
 import { fileURLToPath } from "node:url";
 import { BerthError, errorLine } from "../errors.ts";
 import { readEnv } from "../env.ts";
+import { expandProfile } from "../permissions.ts";
 import { inspectLock, JobLockedError } from "./lock.ts";
 import { lockPath } from "./runtime_dir.ts";
 
@@ -91,14 +92,8 @@ export async function selfCommand(args: string[]): Promise<{ program: string; ar
   };
 }
 
-/** The Deno flags of a profile file's text, with `${VAR}` expanded by `lookup` (the rules of scripts/lib/profile.sh). */
-export function profileFlags(text: string, lookup: (name: string) => string): string[] {
-  return text.split("\n")
-    .map((l) => l.replace(/#.*$/, "").trim())
-    .filter((l) => l !== "")
-    .map((l) => l.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, n) => lookup(n)))
-    .map((l) => l.replace(/,,+/g, ",").replace(/,$/, "").replace(/=,/, "="));
-}
+/** The Deno flags of a profile file's text, with `${VAR}` expanded by `lookup` (see {@link expandProfile}). */
+export const profileFlags: (text: string, lookup: (name: string) => string) => string[] = expandProfile;
 
 /**
  * Starts the run in the background and resolves once it holds the job lock; see the module doc.
