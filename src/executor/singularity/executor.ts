@@ -19,7 +19,15 @@
 
 import { join } from "node:path";
 import { EngineError, errorLine, ImageError, looksLikeBrokenNode } from "../../errors.ts";
-import { readImageManifest } from "../../image/mod.ts";
+import {
+  type ImageSource,
+  isInsecureRegistry,
+  type PreparedImage,
+  type PrepareImageOptions,
+  prepareSifFile,
+  readImageManifest,
+  referenceString,
+} from "../../image/mod.ts";
 import type { ContainerExecutor, ContainerSpec, ImageProgress, LogFn } from "../types.ts";
 import {
   describeRuntime,
@@ -35,6 +43,7 @@ import { launchScript, launchToken, type LaunchVerdict } from "./launch_script.t
 import { LaunchStderr } from "./launch_stderr.ts";
 import { planLimits } from "./limits.ts";
 import { containedPid, containerInitPid, killPid } from "./process_tree.ts";
+import { obtainRegistrySif } from "./registry_sif.ts";
 import { obtainSif } from "./sif_cache.ts";
 
 /** How long `stop()` waits for each of its steps (finding and killing the init, the engine's exit). */
@@ -143,6 +152,56 @@ export class SingularityExecutor implements ContainerExecutor {
    * Makes a SIF file for the image: from the shared cache, or converted from the tarball (checked first, so a
    * bad tarball is an {@link ImageError} and never reaches the cache).
    */
+  /**
+   * Makes an image of any form usable: a tarball is converted (through the cache) as by {@link loadImage}, a SIF
+   * file is used as it is (no conversion, no copy; its sha256 is its ID), a registry image is fetched by berth
+   * into the cache under its config digest (`registry_sif.ts`).
+   */
+  async prepareImage(source: ImageSource, options: PrepareImageOptions): Promise<PreparedImage> {
+    if (source.kind === "tarball") {
+      await this.loadImage(source.manifest.id, source.path, options.onProgress);
+      return { id: source.manifest.id, config: source.manifest.config };
+    }
+    if (this.#closed) throw new EngineError(`Cannot prepare an image after close()`);
+    if (source.kind === "sif") {
+      const prepared = await prepareSifFile(source.path);
+      this.#images.set(prepared.id, source.path);
+      return prepared;
+    }
+    const ref = source.reference;
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, this.#abort.signal])
+      : this.#abort.signal;
+    const got = await obtainRegistrySif({
+      reference: ref,
+      policy: options.pull,
+      credentials: options.credentials,
+      insecure: isInsecureRegistry(ref.registry, options.insecureRegistries),
+      cacheDir: this.#opts.imageCache,
+      localDir: this.workDir,
+      log: this.#opts.log,
+      onProgress: options.onProgress,
+      signal,
+      convert: (tarball, dst) =>
+        convertImage({
+          engine: { engine: this.engine, path: this.binary },
+          tarball,
+          dst,
+          workParent: this.workDir,
+          hostEnv: this.#opts.hostEnv,
+          log: this.#opts.log,
+          signal,
+        }),
+    });
+    this.#images.set(got.id, got.sif);
+    return {
+      id: got.id,
+      config: got.config,
+      reference: referenceString(ref),
+      manifestDigest: got.manifestDigest,
+    };
+  }
+
   async loadImage(
     imageId: string,
     tarballPath: string,
