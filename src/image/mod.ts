@@ -52,6 +52,7 @@ export {
 } from "./registry_client.ts";
 export { writeRegistryArchive } from "./registry_archive.ts";
 export {
+  describePreparedImage,
   describeSource,
   identifyImageFile,
   type ImageSource,

@@ -76,6 +76,16 @@ export function isInsecureRegistry(registry: string, insecure: readonly string[]
   return insecure.some((i) => i.trim().toLowerCase() === r);
 }
 
+/** What an image was, for the log: `id sha256:…, reference …, manifest digest sha256:…, SIF sha256 sha256:…`. */
+export function describePreparedImage(prepared: PreparedImage): string {
+  return [
+    `id ${prepared.id}`,
+    ...(prepared.reference ? [`reference ${prepared.reference}`] : []),
+    ...(prepared.manifestDigest ? [`manifest digest ${prepared.manifestDigest}`] : []),
+    ...(prepared.sifSha256 ? [`SIF sha256 ${prepared.sifSha256}`] : []),
+  ].join(", ");
+}
+
 /** How engines refer to the kinds, for messages: "a docker-save tarball", "a SIF file", "a registry image". */
 export function describeSource(source: ImageSource): string {
   switch (source.kind) {
