@@ -10,8 +10,8 @@
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { testImage } from "../tests/images/mod.ts";
-import { bigTestImage } from "../tests/images/mod.ts";
+import { bigTestImage, testImage } from "../tests/images/mod.ts";
+import { startRegistry } from "../tests/helpers/registry.ts";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const { values } = parseArgs({
@@ -235,6 +235,30 @@ if (FROM <= 4) {
     { before: removeBig, target: 1.1, rss: true },
   );
   await removeBig();
+}
+
+// 4b. Registry pull: the same kind of image, absent from the engine, pulled from a local registry
+// (docker-registry on loopback, as in the tests), then a trivial run.
+if (FROM <= 4) {
+  const big = await bigTestImage(LOAD_MIB);
+  const registry = await startRegistry();
+  try {
+    const pushed = await registry.push(big, "bench");
+    const removeBig = async () => {
+      await sh(`${DOCKER} rmi -f ${big.id.slice(7)} >/dev/null 2>&1 || true`);
+    };
+    await removeBig();
+    await pair(
+      `4b. pull a ${LOAD_MIB} MiB image from a local registry + trivial run, Docker`,
+      () => berthRun({ container_image: `docker://${pushed.reference}`, command: ["true"] }, docker),
+      () =>
+        `${DOCKER} pull -q ${pushed.reference} >/dev/null && ${DOCKER} run --rm --network none --log-driver none ${pushed.reference} true`,
+      { before: removeBig, target: 1.1, rss: true },
+    );
+    await removeBig();
+  } finally {
+    await registry.close();
+  }
 }
 
 // 5. Singularity path with the test fixture (not SingularityCE/Apptainer: see bench/README.md).
