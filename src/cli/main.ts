@@ -8,6 +8,7 @@ import { BerthError, ExitCode, UsageError } from "../errors.ts";
 import type { Command } from "./command.ts";
 import { versionCommand } from "./version.ts";
 import { runCommand } from "./run.ts";
+import { pullCommand } from "./pull.ts";
 import { listCommand } from "./list.ts";
 import { killCommand } from "./kill.ts";
 import { gcCommand } from "./gc.ts";
@@ -19,6 +20,7 @@ import { readEnv } from "../env.ts";
 /** Every subcommand, in the order `berth --help` lists them. */
 export const COMMANDS: Command[] = [
   runCommand,
+  pullCommand,
   listCommand,
   killCommand,
   gcCommand,

@@ -21,6 +21,7 @@ import {
   type RunOptions,
 } from "../runner/mod.ts";
 import { type Command, parseChoice, parseCommandArgs, parseSeconds } from "./command.ts";
+import { IMAGE_OPTIONS, IMAGE_OPTIONS_HELP, parseImageOptions } from "./image_options.ts";
 
 const HELP = `Usage: berth run JOB.json [options]
 
@@ -63,6 +64,7 @@ Options:
                                and return at once (the run's record is in its work dir)
   --watchdog-interval SECONDS  Docker/Podman: how often the running container is inspected; 5 failures in a
                                row mean the engine is unresponsive (default 15)
+${IMAGE_OPTIONS_HELP}
   -h, --help                   show this help
 
 Exit status: the container's exit code when it ran to its exit (state Complete), except that an exit code
@@ -91,6 +93,7 @@ const OPTIONS = {
   "runtime-dir": { type: "string" },
   "watchdog-interval": { type: "string" },
   detach: { type: "boolean" },
+  ...IMAGE_OPTIONS,
 } as const;
 
 /** The options of `berth run` before the job is known (the work dir default needs the uuid). */
@@ -168,6 +171,7 @@ export function parseRunArgs(args: string[], cwd: string = Deno.cwd()): ParsedRu
       min: 0.1,
     }),
     detach: values.detach ?? false,
+    ...parseImageOptions("run", values, cwd),
   };
 }
 

@@ -6,7 +6,7 @@
  * suite in `tests/conformance/`. An executor never reads the job file: the runner turns the job into a
  * {@link ContainerSpec}.
  *
- * Lifecycle, always in this order: `loadImage` → `create` → `start` → `wait`; `stop` may be called at any time
+ * Lifecycle, always in this order: `prepareImage` → `create` → `start` → `wait`; `stop` may be called at any time
  * and from anywhere (signal handler, timer), concurrently with `wait`; `close` is called on every path and
  * releases everything the executor created. The runner bounds every call with a deadline and may abandon one that
  * does not settle in time (see `src/runner/budget.ts`): it then calls `close` while that call is still in flight,
@@ -18,6 +18,8 @@
  *
  * @module
  */
+
+import type { ImageSource, PreparedImage, PrepareImageOptions } from "../image/mod.ts";
 
 /** A host path made visible inside the container. */
 export interface BindMount {
@@ -113,9 +115,18 @@ export interface ContainerExecutor {
   /** Engine family and version for the log, e.g. `docker Engine 20.10.24, containerd 1.6.20, runc 1.1.5`. */
   runtime(): Promise<string>;
   /**
-   * Makes the image usable. `imageId` is the config digest from the tarball's manifest; if the engine (or the
-   * SIF cache) already has it, nothing is loaded. Throws {@link ImageError} for a bad tarball and
-   * {@link EngineError} when the engine fails.
+   * Makes an image of any form usable and says what it is: a docker-save tarball is loaded or converted unless
+   * the engine (or the SIF cache) has its image ID; a registry image is pulled or fetched as `options.pull`
+   * allows; a SIF file is used as it is where the engine runs SIF files. The returned `id` is what
+   * {@link ContainerSpec.image} names, and its `config` the image's defaults (Entrypoint, WorkingDir, Env,
+   * User) the runner applies. Throws {@link ImageError} for a bad image (a `RegistryError` for a registry that
+   * cannot be reached or refuses), a UsageError (`ImageAbsentError`) for `pull: "never"` and an absent image,
+   * and {@link EngineError} when the engine fails.
+   */
+  prepareImage(source: ImageSource, options: PrepareImageOptions): Promise<PreparedImage>;
+  /**
+   * The tarball case of {@link prepareImage}, by image ID and path (kept for the executors' own tests and
+   * tools that hold only a tarball; the runner calls `prepareImage`).
    */
   loadImage(imageId: string, tarballPath: string, onProgress?: (p: ImageProgress) => void): Promise<void>;
   /** Creates the container (and, for Docker, attaches its stdio) without starting it. */

@@ -66,6 +66,8 @@ export interface SelectEngineOptions {
   log: LogFn;
   /** Watchdog interval in milliseconds. */
   watchdogIntervalMs: number;
+  /** True when the image is a SIF file: `auto` then looks only for Apptainer/Singularity, which can run it. */
+  sifImage?: boolean;
 }
 
 /** The executor chosen, and the engine it drives. */
@@ -121,7 +123,7 @@ export async function selectEngine(
   }
 
   const reasons: string[] = [];
-  for (const engine of ["docker", "podman"] as const) {
+  for (const engine of options.sifImage ? [] : ["docker", "podman"] as const) {
     try {
       const executor = await docker(engine, engine === "docker" ? socket : undefined);
       log(`Engine "auto": using ${engine}`);

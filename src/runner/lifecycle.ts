@@ -31,6 +31,7 @@
 import { join } from "node:path";
 import { BerthError, EngineError, errorLine, UsageError } from "../errors.ts";
 import type { ContainerExecutor } from "../executor/types.ts";
+import { credentialSecrets, describePreparedImage, describeSource } from "../image/mod.ts";
 import { imageRefText, redactJob, serializeJsonContent } from "../job/mod.ts";
 import { Logger } from "../logs/mod.ts";
 import { VERSION } from "../version.ts";
@@ -56,7 +57,14 @@ import type { Owner } from "./ownership.ts";
 import type { RunPlan } from "./plan.ts";
 import { createProgressReporter } from "./progress.ts";
 import { collectSecrets, secretFilter } from "./secrets.ts";
-import { initialState, releaseSpace, reserveSpace, type StateRecord, writeState } from "./state.ts";
+import {
+  imageProvenance,
+  initialState,
+  releaseSpace,
+  reserveSpace,
+  type StateRecord,
+  writeState,
+} from "./state.ts";
 import { type OutputFile, StdioFiles } from "./stdio_files.ts";
 import {
   type FaultInjector,
@@ -171,7 +179,11 @@ class JobRun {
     this.#plan = plan;
     this.#env = env;
     this.#layout = workDirLayout(plan.options.workDir);
-    this.#filter = secretFilter(collectSecrets(plan.parsed.job));
+    this.#filter = secretFilter(
+      [...collectSecrets(plan.parsed.job), ...credentialSecrets(plan.credentials)].sort((a, b) =>
+        b.length - a.length
+      ),
+    );
     this.#budget = env.budget ?? BUDGET;
     this.#steps = new StepRunner({
       cancellation: env.cancellation,
@@ -284,6 +296,7 @@ class JobRun {
           hostEnv: this.#env.hostEnv,
           log: this.#log,
           watchdogIntervalMs: opts.watchdogInterval * 1000,
+          sifImage: this.#plan.image.kind === "sif",
         }, this.#env.factories), {
         deadlineMs: budget.engineMs,
         timeoutError: unresponsive("choosing the container engine"),
@@ -309,8 +322,34 @@ class JobRun {
       this.#record.runtime = runtime;
       this.#log(`Using container runtime: ${runtime}`);
 
+      // The image comes before the mounts: a registry image's config (its User decides who owns the writable
+      // mounts) is known only once the engine pulled it or berth fetched it.
+      const source = this.#plan.image;
+      this.#log(`Image ${JSON.stringify(imageRefText(job.container_image))}: ${describeSource(source)}`);
+      const started = this.#clock.now();
+      const prepared = await steps.run("image", async (signal) => {
+        const progress = createProgressReporter({
+          tty: this.#env.stderrIsTerminal ? this.#env.stderr : null,
+          log: this.#log,
+        });
+        try {
+          return await executor.prepareImage(source, {
+            pull: opts.pull,
+            credentials: this.#plan.credentials,
+            insecureRegistries: opts.insecureRegistries,
+            onProgress: (p) => progress.update(p),
+            signal,
+          });
+        } finally {
+          progress.finish();
+        }
+      });
+      this.#record.image = imageProvenance(prepared);
+      this.#log(`Image ready (${((this.#clock.now() - started) / 1000).toFixed(1)} s)`);
+      this.#log(`Image: ${describePreparedImage(prepared)}`);
+
       this.#log("Setting up mounts");
-      const image = imageDefaults(this.#plan.manifest.config);
+      const image = imageDefaults(prepared.config);
       this.#mounts = await steps.run("mounts", async (signal) => {
         return await prepareMounts(job, {
           sources: this.#plan.sources,
@@ -325,24 +364,6 @@ class JobRun {
         this.#log(`Bind mount ${target} from ${b.hostPath}${b.readOnly ? " (read-only)" : ""}`);
       }
 
-      const tarball = this.#plan.imageTarball;
-      this.#log(`Loading image ${JSON.stringify(imageRefText(job.container_image))} from ${tarball}`);
-      const manifest = this.#plan.manifest;
-      this.#log(`Using image id ${JSON.stringify(manifest.id)}`);
-      const started = this.#clock.now();
-      await steps.run("image", async () => {
-        const progress = createProgressReporter({
-          tty: this.#env.stderrIsTerminal ? this.#env.stderr : null,
-          log: this.#log,
-        });
-        try {
-          await executor.loadImage(manifest.id, tarball, (p) => progress.update(p));
-        } finally {
-          progress.finish();
-        }
-      });
-      this.#log(`Image ready (${((this.#clock.now() - started) / 1000).toFixed(1)} s)`);
-
       if (job.runtime_constraints.gpu.stack === "cuda") {
         await steps.run("create", () => prepareCuda(this.#log));
       }
@@ -351,7 +372,7 @@ class JobRun {
         job,
         options: opts,
         mounts: this.#mounts,
-        imageId: manifest.id,
+        imageId: prepared.id,
         image,
         stdio,
         user: containerUserFor(selected.engine, await invokingUser()),

@@ -5,6 +5,7 @@
  */
 
 import type { EngineChoice } from "../executor/types.ts";
+import type { PullPolicy } from "../image/mod.ts";
 
 export { ENGINE_CHOICES, type EngineChoice } from "../executor/types.ts";
 
@@ -45,4 +46,10 @@ export interface RunOptions {
   runtimeDir: string;
   /** Seconds between the Docker/Podman watchdog's checks of the container. @default 120 */
   watchdogInterval: number;
+  /** `--pull`: when a registry may be asked for a `docker://` image. @default "missing" */
+  pull: PullPolicy;
+  /** `--insecure-registry` values (`host[:port]`, lowercase): plain HTTP / no TLS checks. @default [] */
+  insecureRegistries: string[];
+  /** `--registry-auth`: a Docker `config.json`-style credentials file (absolute), or "" for none. */
+  registryAuth: string;
 }

@@ -4,10 +4,14 @@
  * @module
  */
 
-import { ImageError, JobFileError } from "../errors.ts";
-import { type ImageManifest, readImageManifest } from "../image/mod.ts";
+import {
+  credentialsFor,
+  type ImageSource,
+  readRegistryAuth,
+  type RegistryCredentials,
+} from "../image/mod.ts";
 import type { ParsedJob } from "../job/mod.ts";
-import { resolveImageTarball } from "./image.ts";
+import { resolveImageSource } from "./image.ts";
 import { type MountSources, resolveMountSources } from "./mount_sources.ts";
 import type { RunOptions } from "./options.ts";
 import { checkNamedTargets } from "./preflight.ts";
@@ -21,15 +25,18 @@ export interface RunPlan {
   options: RunOptions;
   /** Resolved host paths of bind and collection mounts. */
   sources: MountSources;
-  /** The image tarball's path. */
-  imageTarball: string;
-  /** What the tarball's manifest says: the image ID, config and layers. */
-  manifest: ImageManifest;
+  /**
+   * The image, checked as far as this node can without an engine: a tarball's manifest is read, a SIF file is
+   * known by its content, a registry reference is normalised.
+   */
+  image: ImageSource;
+  /** Credentials for a registry image's registry, from `--registry-auth`; null for none. */
+  credentials: RegistryCredentials | null;
 }
 
 /**
- * Checks the work dir, the engine and hook the user named, the mounts' host sources, and the image tarball's
- * presence and manifest.
+ * Checks the work dir, the engine and hook the user named, the mounts' host sources, the image (a tarball's
+ * manifest, a SIF's header, a registry reference) and the `--registry-auth` file.
  * @param hostEnv berth's host environment snapshot (`DOCKER_HOST`, `CONTAINER_HOST`).
  * @throws {UsageError} for a work dir that is not new or empty, or a named socket, program or hook that cannot be
  *   used (see `preflight.ts`); {@link JobFileError} for a mount source or image the node does not have or may not
@@ -43,19 +50,19 @@ export async function planRun(
   await checkWorkDir(options.workDir);
   await checkNamedTargets(options, hostEnv);
   const sources = await resolveMountSources(parsed.job, parsed.path, options.keepMount, options.allowBind);
-  const imageTarball = await resolveImageTarball(parsed.job.container_image, parsed.path, options.keepMount);
-  let manifest: ImageManifest;
-  try {
-    // Only the archive's headers, manifest.json and config are read (the index seeks over the layers), so a
-    // truncated, unsafe or foreign tarball is refused here, before anything is created.
-    manifest = await readImageManifest(imageTarball);
-  } catch (err) {
-    if (err instanceof ImageError) {
-      throw new JobFileError(parsed.path, "container_image", `names an unusable image: ${err.message}`, {
-        cause: err,
-      });
-    }
-    throw err;
+  // Only a file's first bytes, and for a tarball its headers, manifest.json and config, are read (the index seeks
+  // over the layers), so a truncated, unsafe or foreign image is refused here, before anything is created.
+  const image = await resolveImageSource(
+    parsed.job.container_image,
+    parsed.path,
+    options.keepMount,
+    options.engine,
+  );
+  let credentials: RegistryCredentials | null = null;
+  if (options.registryAuth !== "") {
+    // Read even for other image forms: a bad --registry-auth file is a usage error whatever the job.
+    const file = await readRegistryAuth(options.registryAuth);
+    if (image.kind === "registry") credentials = credentialsFor(file, image.reference.registry);
   }
-  return { parsed, options, sources, imageTarball, manifest };
+  return { parsed, options, sources, image, credentials };
 }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { PreparedImage } from "../image/mod.ts";
 import { VERSION } from "../version.ts";
 import { writeFileAtomic } from "./atomic_write.ts";
 import type { PhaseTimings } from "./steps.ts";
@@ -17,6 +18,31 @@ import type { PhaseTimings } from "./steps.ts";
  * - `Queued`: the node looks broken (engine unreachable, disk full); the job should run elsewhere.
  */
 export type JobState = "Running" | "Complete" | "Cancelled" | "Queued";
+
+/**
+ * What ran (`state.json` `image`): the image ID (config digest; for a SIF file its own sha256) always; for a
+ * registry image also the reference and the manifest digest it resolved to; for a SIF file its sha256.
+ */
+export interface ImageProvenance {
+  /** `sha256:<hex>`. */
+  id: string;
+  /** The canonical registry reference (`docker.io/library/busybox:1.36`). */
+  reference?: string;
+  /** The manifest digest the reference resolved to. */
+  manifest_digest?: string;
+  /** The SIF file's sha256. */
+  sif_sha256?: string;
+}
+
+/** The provenance record of a prepared image. */
+export function imageProvenance(prepared: PreparedImage): ImageProvenance {
+  return {
+    id: prepared.id,
+    ...(prepared.reference ? { reference: prepared.reference } : {}),
+    ...(prepared.manifestDigest ? { manifest_digest: prepared.manifestDigest } : {}),
+    ...(prepared.sifSha256 ? { sif_sha256: prepared.sifSha256 } : {}),
+  };
+}
 
 /** The content of `state.json`. */
 export interface StateRecord {
@@ -38,6 +64,8 @@ export interface StateRecord {
   error: string | null;
   /** berth's version. */
   berth_version: string;
+  /** The image that ran, once the image step made it usable; null before. */
+  image: ImageProvenance | null;
   /**
    * Milliseconds spent in each phase that ran (`engine`, `mounts`, `image`, `create`, `start`, `first_output`,
    * `wait`, `stop`, `output`, `manifest`, …; see `steps.ts`), filled in by the final record.
@@ -57,6 +85,7 @@ export function initialState(uuid: string, startedAt: Date): StateRecord {
     finished_at: null,
     error: null,
     berth_version: VERSION,
+    image: null,
     phases: {},
   };
 }

@@ -9,6 +9,7 @@
 
 import type { Clock, TimerId } from "../../src/runner/deadline.ts";
 import type { ContainerExecutor, ContainerSpec, ImageProgress } from "../../src/executor/types.ts";
+import type { ImageSource, PreparedImage, PrepareImageOptions } from "../../src/image/mod.ts";
 import type { ExecutorFactories } from "../../src/runner/engine.ts";
 import type { RunOptions, RunPlan } from "../../src/runner/mod.ts";
 import type { FaultInjector, StepName } from "../../src/runner/steps.ts";
@@ -59,7 +60,7 @@ export class FakeClock implements Clock {
 /** How a fake executor call behaves: settle at once, fail, never settle, or settle when the test says. */
 export type Behavior = "ok" | "hang" | { reject: Error } | { gate: Promise<void> };
 
-type Method = "runtime" | "loadImage" | "create" | "start" | "wait" | "stop" | "close";
+type Method = "runtime" | "prepareImage" | "loadImage" | "create" | "start" | "wait" | "stop" | "close";
 
 /** A promise with its resolve function. */
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
@@ -124,6 +125,13 @@ export class FakeExecutor implements ContainerExecutor {
 
   runtime(): Promise<string> {
     return this.#call("runtime", () => "fake engine 1.0");
+  }
+
+  prepareImage(source: ImageSource, _options: PrepareImageOptions): Promise<PreparedImage> {
+    return this.#call("prepareImage", () => ({
+      id: source.kind === "tarball" ? source.manifest.id : `sha256:${"b".repeat(64)}`,
+      config: source.kind === "tarball" ? source.manifest.config : {},
+    }));
   }
 
   loadImage(_id: string, _tarball: string, _progress?: (p: ImageProgress) => void): Promise<void> {
@@ -255,10 +263,17 @@ export async function fakePlan(
       brokenNodeHook: "",
       runtimeDir: `${dir}/rt`,
       watchdogInterval: 120,
+      pull: "missing",
+      insecureRegistries: [],
+      registryAuth: "",
       ...options,
     },
     sources: new Map(),
-    imageTarball: "/images/fake.tar",
-    manifest: { id: `sha256:${"a".repeat(64)}`, config: {}, layers: [], repoTags: [] },
+    image: {
+      kind: "tarball",
+      path: "/images/fake.tar",
+      manifest: { id: `sha256:${"a".repeat(64)}`, config: {}, layers: [], repoTags: [] },
+    },
+    credentials: null,
   };
 }

@@ -51,6 +51,14 @@ Deno.test("parseRunArgs() reads every option and makes paths absolute", () => {
     "rt",
     "--watchdog-interval",
     "2",
+    "--pull",
+    "never",
+    "--insecure-registry",
+    "127.0.0.1:5000",
+    "--insecure-registry",
+    "Registry.Example",
+    "--registry-auth",
+    "auth/config.json",
     "job.json",
   ], "/home/u")!;
   assertEquals(p, {
@@ -72,6 +80,9 @@ Deno.test("parseRunArgs() reads every option and makes paths absolute", () => {
     runtimeDir: "/home/u/rt",
     watchdogInterval: 2,
     detach: false,
+    pull: "never",
+    insecureRegistries: ["127.0.0.1:5000", "registry.example"],
+    registryAuth: "/home/u/auth/config.json",
   });
 });
 
@@ -97,6 +108,15 @@ for (
       /^run: --watchdog-interval must be a number of seconds of at least 0.1/,
     ],
     [["--work-dir=", "j.json"], /^run: --work-dir must not be empty$/],
+    [
+      ["--pull", "sometimes", "j.json"],
+      /^run: --pull must be one of "missing", "always", "never", got "sometimes"$/,
+    ],
+    [
+      ["--insecure-registry", "http://host:5000", "j.json"],
+      /^run: --insecure-registry must be a registry HOST or HOST:PORT \(no scheme, no path\), got "http:\/\/host:5000"$/,
+    ],
+    [["--registry-auth=", "j.json"], /^run: --registry-auth must not be empty$/],
     [["--frobnicate", "j.json"], /^run: Unknown option '--frobnicate'/],
   ] as [string[], RegExp][]
 ) {

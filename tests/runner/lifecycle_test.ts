@@ -124,7 +124,7 @@ Deno.test("runJob() runs a job to Complete and records every phase", async () =>
     const status = await runJob(h.plan, h.env);
     assertEquals(status, 0);
     await assertFinished(h, 0, "Complete", 0);
-    assertEquals(h.exec.calls, ["runtime", "loadImage", "create", "start", "wait", "close"]);
+    assertEquals(h.exec.calls, ["runtime", "prepareImage", "create", "start", "wait", "close"]);
     assertEquals([h.exec.spec?.command, h.exec.spec?.workingDir, h.exec.spec?.user], [["true"], "/", null]);
     const stdout = await Deno.readTextFile(join(h.plan.options.workDir, "logs/stdout.txt"));
     assertMatch(stdout, /^\S+Z hello\n$/);
@@ -213,7 +213,7 @@ Deno.test("runJob() honours SIGTERM while the container runs: stopped, Cancelled
     const { run } = await sigtermWhileRunning(h);
     assertEquals(await run, 143);
     await assertFinished(h, 143, "Cancelled", 137);
-    assertEquals(h.exec.calls, ["runtime", "loadImage", "create", "start", "wait", "stop", "close"]);
+    assertEquals(h.exec.calls, ["runtime", "prepareImage", "create", "start", "wait", "stop", "close"]);
     assertEquals((await h.state()).error, "caught signal: terminated");
   });
 });

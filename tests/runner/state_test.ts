@@ -24,6 +24,7 @@ Deno.test("writeState() replaces state.json atomically and leaves no temp file",
       finished_at: null,
       error: null,
       berth_version: VERSION,
+      image: null,
       phases: {},
     });
     const before = await Deno.stat(path);
