@@ -11,14 +11,10 @@
 
 import type { ImageConfig } from "../image/mod.ts";
 import type { ContainerSpec, ContainerUser } from "../executor/types.ts";
+import type { ContainerIdentity } from "../node/container_name.ts";
 import type { Job } from "../job/mod.ts";
 import type { PreparedMounts } from "./mounts.ts";
 import type { RunOptions } from "./options.ts";
-
-/** The container name of a job (Docker names need two characters at least, so a prefix is added). */
-export function containerName(uuid: string): string {
-  return `berth-${uuid}`;
-}
 
 /** What an image says about how to run it, read defensively (the config comes from an untrusted tarball). */
 export interface ImageDefaults {
@@ -70,6 +66,8 @@ export interface SpecInput {
   stdio: Pick<ContainerSpec, "stdin" | "stdout" | "stderr">;
   /** Who the container runs as; null for the image's user. */
   user: ContainerUser | null;
+  /** The container's name and labels, unique per user and run (`src/node/container_name.ts`). */
+  identity: ContainerIdentity;
 }
 
 /** The spec for one job's container; see the module doc for how the image's defaults are resolved. */
@@ -77,13 +75,13 @@ export function buildContainerSpec(input: SpecInput): ContainerSpec {
   const { job, options, image } = input;
   const rc = job.runtime_constraints;
   return {
-    name: containerName(job.uuid),
+    name: input.identity.name,
     image: input.imageId,
     command: [...image.entrypoint, ...job.command],
     workingDir: job.cwd !== "." ? job.cwd : image.workingDir || "/",
     env: { ...image.env, ...job.environment },
     user: input.user,
-    labels: {},
+    labels: { ...input.identity.labels },
     mounts: input.mounts.binds,
     vcpus: rc.vcpus,
     ram: options.enableMemoryLimit ? rc.ram : 0,

@@ -35,9 +35,10 @@ import { credentialSecrets, describePreparedImage, describeSource } from "../ima
 import { imageRefText, redactJob, serializeJsonContent } from "../job/mod.ts";
 import { Logger } from "../logs/mod.ts";
 import { VERSION } from "../version.ts";
+import { containerIdentity } from "../node/container_name.ts";
 import { containerUserFor, invokingUser } from "../node/identity.ts";
 import { writableOwnerFor } from "../node/job_dirs.ts";
-import { acquireJobLock, type HeldJobLock } from "../node/lock.ts";
+import { acquireJobLock, type HeldJobLock, newRunToken } from "../node/lock.ts";
 import { createJobTmpDir, type JobTmpDir } from "../node/tmp_dirs.ts";
 import { brokenMarkerPath } from "../node/runtime_dir.ts";
 import { startCrunchstat, startHoststat, type StatsHandle } from "../stats/mod.ts";
@@ -74,8 +75,6 @@ import {
   StepTimeoutError,
 } from "./steps.ts";
 import { createWorkDir, type WorkDirLayout, workDirLayout } from "./work_dir.ts";
-
-export { containerName } from "./container_spec.ts";
 
 /** What a run needs from its surroundings (all injectable for tests). */
 export interface RunEnvironment {
@@ -376,6 +375,12 @@ class JobRun {
         image,
         stdio,
         user: containerUserFor(selected.engine, await invokingUser()),
+        identity: containerIdentity({
+          uuid: job.uuid,
+          uid: Deno.uid() ?? 0,
+          run: this.#lock?.record.run ?? newRunToken(),
+          lockPath: this.#lock?.path ?? "",
+        }),
       });
       this.#log(`Creating container ${JSON.stringify(spec.name)}`);
       await steps.run("create", () => executor.create(spec), {

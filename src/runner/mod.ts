@@ -9,7 +9,6 @@
 export { ENGINE_CHOICES, type EngineChoice, type NetworkingChoice, type RunOptions } from "./options.ts";
 export { planRun, type RunPlan } from "./plan.ts";
 export { type RunEnvironment, runJob } from "./lifecycle.ts";
-export { containerName } from "./container_spec.ts";
 export {
   cancelExitCode,
   Cancellation,

@@ -12,7 +12,6 @@ import { berthArgs, profileFlags } from "../helpers/berth.ts";
 import { berthContainers, ENGINE_SOCKETS, engineRequest } from "../helpers/engine_api.ts";
 import { FIXTURE_BIN } from "../fixtures/singularity/mod.ts";
 import { IMAGES_DIR } from "../images/mod.ts";
-import { containerName } from "../../src/runner/mod.ts";
 
 /** An engine the suite runs against. */
 export interface EngineCase {
@@ -277,7 +276,7 @@ export class Workspace {
   async assertNoLeftovers(): Promise<void> {
     if (this.engine?.socket) {
       assertEquals(
-        await berthContainers(this.engine.socket, containerName(this.uuid)),
+        await berthContainers(this.engine.socket, this.uuid),
         [],
         "containers left",
       );
@@ -294,7 +293,7 @@ export class Workspace {
   async dispose(): Promise<void> {
     if (this.engine?.socket) {
       try {
-        for (const name of await berthContainers(this.engine.socket, containerName(this.uuid))) {
+        for (const name of await berthContainers(this.engine.socket, this.uuid)) {
           await engineRequest(this.engine.socket, "DELETE", `/containers/${name.replace(/^\//, "")}?force=1`);
         }
       } catch { /* engine gone */ }

@@ -11,6 +11,10 @@ const MOUNTS: PreparedMounts = {
   stderrFile: null,
   secretPaths: [],
 };
+const IDENTITY = {
+  name: "berth-job-u1500-0a1b2c3d",
+  labels: { "org.berth.job": "job", "org.berth.run": "0a1b2c3d" },
+};
 const STDIO = {
   stdin: null,
   stdout: new WritableStream<Uint8Array>(),
@@ -54,11 +58,13 @@ Deno.test("buildContainerSpec() resolves Entrypoint + command, the working direc
       image,
       stdio: STDIO,
       user: null,
+      identity: IDENTITY,
     });
     assertEquals(spec.command, ["/entry", "run", "it"]);
     assertEquals(spec.workingDir, "/imagewd");
     assertEquals(spec.env, { PATH: "/bin", HOME: "/home/job", EXTRA: "1" });
     assertEquals(spec.user, null);
+    assertEquals([spec.name, spec.labels], [IDENTITY.name, IDENTITY.labels], "name and labels from src/node");
     const withCwd = await fakePlan(dir, { cwd: "/job/wd" });
     const noImageWd = buildContainerSpec({
       job: withCwd.parsed.job,
@@ -68,6 +74,7 @@ Deno.test("buildContainerSpec() resolves Entrypoint + command, the working direc
       image: { ...image, workingDir: "" },
       stdio: STDIO,
       user: { uid: 1500, gid: 1500, groups: [27] },
+      identity: IDENTITY,
     });
     assertEquals(noImageWd.workingDir, "/job/wd");
     assertEquals(noImageWd.user, { uid: 1500, gid: 1500, groups: [27] });
@@ -79,6 +86,7 @@ Deno.test("buildContainerSpec() resolves Entrypoint + command, the working direc
       image: imageDefaults({}),
       stdio: STDIO,
       user: null,
+      identity: IDENTITY,
     });
     assertEquals([plain.command, plain.workingDir], [["run", "it"], "/"]);
   });

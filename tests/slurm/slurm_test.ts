@@ -19,7 +19,6 @@ import { REPO_ROOT } from "../helpers/berth.ts";
 import { berthContainers, ENGINE_SOCKETS, engineRequest } from "../helpers/engine_api.ts";
 import { FIXTURE_BIN } from "../fixtures/singularity/mod.ts";
 import { testImage } from "../images/mod.ts";
-import { containerName } from "../../src/runner/mod.ts";
 import {
   CLUSTER_SCRIPT,
   clusterStatus,
@@ -102,7 +101,7 @@ class Case {
   }
   /** Names of the job's containers that exist now. */
   async containers(): Promise<string[]> {
-    return this.socket ? await berthContainers(this.socket, containerName(this.uuid)) : [];
+    return this.socket ? await berthContainers(this.socket, this.uuid) : [];
   }
 }
 
