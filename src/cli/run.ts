@@ -58,8 +58,8 @@ Options:
   --broken-node-hook CMD       program run (without arguments) when this node is at fault; its output goes
                                to logs/crunch-run.txt (default $BERTH_BROKEN_NODE_HOOK, which must name it
                                for the permission profile to allow it; else write RUNTIME-DIR/berth-broken)
-  --runtime-dir DIR            where the job's lock file and the broken-node marker live (default /var/lock
-                               when writable, else $XDG_RUNTIME_DIR/berth)
+  --runtime-dir DIR            the user's own dir for the job's lock file and the broken-node marker
+                               (default /var/lock/berth-UID, else $XDG_RUNTIME_DIR/berth, else /tmp/berth-UID)
   --detach                     check the job, start the run in the background, print {"uuid": …, "pid": …}
                                and return at once (the run's record is in its work dir)
   --watchdog-interval SECONDS  Docker/Podman: how often the running container is inspected; 5 failures in a
