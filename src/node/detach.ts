@@ -113,7 +113,6 @@ export async function detachRun(o: DetachOptions): Promise<Detached> {
     stdin: "null",
     stdout: "null",
     stderr: "null",
-    env: { BERTH_DETACHED: "1" },
   }).spawn();
   let exited: Deno.CommandStatus | null = null;
   child.status.then((s) => (exited = s));
