@@ -289,27 +289,46 @@ export class RegistryClient {
     }
   }
 
-  /** Fetches a manifest or index by tag or digest; checks a digest reference against the bytes. */
-  async #manifest(tagOrDigest: string): Promise<{ digest: string; mediaType: string; doc: unknown }> {
-    const what = `manifest ${tagOrDigest}`;
-    const res = await this.get(`/manifests/${tagOrDigest}`, ACCEPT, what, DOCUMENT_TIMEOUT_MS);
-    const bytes = await readLimited(res, MAX_DOCUMENT_BYTES, what).catch((err) => {
+  /**
+   * Fetches one JSON document (a manifest, index or config), bounded in size and time, and checks it against
+   * `digest` when one is expected.
+   */
+  async #document(
+    path: string,
+    accept: string,
+    what: string,
+    maxBytes: number,
+    digest: string | null,
+  ): Promise<{ bytes: Uint8Array; digest: string; doc: unknown; res: Response }> {
+    const res = await this.get(path, accept, what, DOCUMENT_TIMEOUT_MS);
+    const bytes = await readLimited(res, maxBytes, what).catch((err) => {
       if (err instanceof RegistryError) throw this.#fail(err.message);
       throw this.#fail(`${what}: the transfer broke off: ${detailOf(err)}`, {
         cause: err,
         unreachable: true,
       });
     });
-    const digest = sha256Of(bytes);
-    if (tagOrDigest.startsWith("sha256:") && digest !== tagOrDigest) {
-      throw this.#fail(`${what}: the registry sent a document whose digest is ${digest}`);
+    const got = sha256Of(bytes);
+    if (digest !== null && got !== digest) {
+      throw this.#fail(`${what}: the registry sent a document whose digest is ${got}`);
     }
-    let doc: unknown;
     try {
-      doc = JSON.parse(new TextDecoder().decode(bytes));
+      return { bytes, digest: got, doc: JSON.parse(new TextDecoder().decode(bytes)), res };
     } catch {
       throw this.#fail(`${what} is not valid JSON`);
     }
+  }
+
+  /** Fetches a manifest or index by tag or digest; checks a digest reference against the bytes. */
+  async #manifest(tagOrDigest: string): Promise<{ digest: string; mediaType: string; doc: unknown }> {
+    const pinned = tagOrDigest.startsWith("sha256:") ? tagOrDigest : null;
+    const { digest, doc, res } = await this.#document(
+      `/manifests/${tagOrDigest}`,
+      ACCEPT,
+      `manifest ${tagOrDigest}`,
+      MAX_DOCUMENT_BYTES,
+      pinned,
+    );
     const declared = (doc as { mediaType?: unknown })?.mediaType;
     const header = (res.headers.get("Content-Type") ?? "").split(";")[0].trim();
     const mediaType = typeof declared === "string" && declared !== "" ? declared : header;
@@ -360,18 +379,16 @@ export class RegistryClient {
       layers: doc.layers,
     };
     const what = `config ${manifest.config.digest}`;
-    const res = await this.get(`/blobs/${manifest.config.digest}`, "*/*", what, DOCUMENT_TIMEOUT_MS);
-    const configBytes = await readLimited(res, MAX_CONFIG_BYTES, what);
-    const id = sha256Of(configBytes);
-    if (id !== manifest.config.digest) {
-      throw this.#fail(`${what}: the registry sent a config whose digest is ${id}`);
-    }
-    let config: ImageConfig;
-    try {
-      config = JSON.parse(new TextDecoder().decode(configBytes));
-    } catch {
-      throw this.#fail(`${what} is not valid JSON`);
-    }
+    const fetched = await this.#document(
+      `/blobs/${manifest.config.digest}`,
+      "*/*",
+      what,
+      MAX_CONFIG_BYTES,
+      manifest.config.digest,
+    );
+    const configBytes = fetched.bytes;
+    const id = fetched.digest;
+    const config = fetched.doc as ImageConfig;
     const diffIds = config?.rootfs?.diff_ids;
     if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {
       throw this.#fail(
