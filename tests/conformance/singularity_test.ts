@@ -101,6 +101,8 @@ for (const target of await singularityTargets()) {
         ? /^apptainer.* version \d+\.\d+/
         : /^singularity.* version \d+\.\d+/,
       probe: singularityProbe(tmpDir, binary),
+      // --containall mounts no cgroup file system: the limit tests look at the host's, as the real programs show.
+      limitMounts: { "/sys/fs/cgroup": { hostPath: "/sys/fs/cgroup", readOnly: true } },
       namedContainers: false,
     },
   );

@@ -12,7 +12,7 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "../helpers/assert.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { ContainerExecutor, ContainerSpec, LogFn } from "../../src/executor/types.ts";
+import type { BindMount, ContainerExecutor, ContainerSpec, LogFn } from "../../src/executor/types.ts";
 import { EngineError, ImageError } from "../../src/errors.ts";
 import { readImageManifest } from "../../src/image/mod.ts";
 import { imageDefaults } from "../../src/runner/container_spec.ts";
@@ -40,6 +40,12 @@ export interface ConformanceOptions {
   runtimePattern: RegExp;
   /** Looks into the engine for leftovers, stale containers and images. */
   probe: EngineProbe;
+  /**
+   * Binds a container needs to see its own cgroup limits: Singularity and Apptainer mount no cgroup file system in
+   * the container, so their limit tests bind the host's `/sys/fs/cgroup` read-only. Only the limit tests use it.
+   * @default none
+   */
+  limitMounts?: Record<string, BindMount>;
   /**
    * False for engines without named containers (Singularity): a crashed earlier run leaves no container that
    * `create()` would have to replace, so that test is reported as ignored.
@@ -493,7 +499,7 @@ export function defineConformanceSuite(
       // v1 at the root of the mount (Docker and Podman mount the container's own cgroup there).
       'p=$(grep -E "^[0-9]+:memory:" /proc/self/cgroup | cut -d: -f3); cat /sys/fs/cgroup/memory.max 2>/dev/null || ' +
       "cat /sys/fs/cgroup/memory$p/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
-    ], { ram });
+    ], { ram, mounts: opts.limitMounts ?? {} });
     assertEquals([limit.code, limit.stdout], [0, `${ram}\n`]);
     // tail -c keeps the last 300 MiB of an endless /dev/zero in its own memory: anonymous pages, charged at page
     // fault, so the OOM killer acts at once. (Through a pipe, a writer stuck charging pipe buffers at the limit
@@ -510,7 +516,7 @@ export function defineConformanceSuite(
       "cat /sys/fs/cgroup/cpu.max 2>/dev/null || " +
       "{ [ -e /sys/fs/cgroup/cpu$p/cpu.cfs_quota_us ] && d=/sys/fs/cgroup/cpu$p || d=/sys/fs/cgroup/cpu; " +
       "echo $(cat $d/cpu.cfs_quota_us) $(cat $d/cpu.cfs_period_us); }",
-    ], { vcpus: 0.5 });
+    ], { vcpus: 0.5, mounts: opts.limitMounts ?? {} });
     assertEquals(r.code, 0);
     const [quota, period] = r.stdout.trim().split(" ").map(Number);
     assertEquals(quota / period, 0.5);

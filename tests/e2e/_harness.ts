@@ -10,13 +10,15 @@ import { dirname, join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { berthArgs, profileFlags } from "../helpers/berth.ts";
 import { berthContainers, ENGINE_SOCKETS, engineRequest } from "../helpers/engine_api.ts";
-import { FIXTURE_BIN } from "../fixtures/singularity/mod.ts";
+import { FIXTURE_BIN, singularityE2eTargets } from "../fixtures/singularity/mod.ts";
 import { IMAGES_DIR } from "../images/mod.ts";
 
 /** An engine the suite runs against. */
 export interface EngineCase {
-  /** `docker`, `podman` or `singularity` (the CLI fixture). */
-  name: "docker" | "podman" | "singularity";
+  /** `docker`, `podman`, `singularity` or `apptainer`. */
+  name: "docker" | "podman" | "singularity" | "apptainer";
+  /** Test label: the engine, and for Singularity/Apptainer which program (a CLI fixture generation, a real path). */
+  label: string;
   /** The Docker-API socket, for leftover checks; null for Singularity. */
   socket: string | null;
   /** berth options selecting the engine. */
@@ -55,29 +57,26 @@ export const E2E_PROFILE: string = Deno.env.get("BERTH_E2E_PROFILE") || "hardene
 export const ENGINES: EngineCase[] = [
   {
     name: "docker",
+    label: "docker",
     socket: ENGINE_SOCKETS.docker,
     args: () => ["--runtime-engine", "docker"],
     available: await answers(ENGINE_SOCKETS.docker),
   },
   {
     name: "podman",
+    label: "podman",
     socket: ENGINE_SOCKETS.podman,
     args: () => ["--runtime-engine", "podman"],
     available: await answers(ENGINE_SOCKETS.podman),
   },
-  {
-    name: "singularity",
+  // Every generation of the Singularity/Apptainer CLI fixture, and the real programs in BERTH_SINGULARITY_BINARIES.
+  ...singularityE2eTargets().map((t): EngineCase => ({
+    name: t.engine,
+    label: t.label,
     socket: null,
-    args: () => [
-      "--runtime-engine",
-      "singularity",
-      "--singularity-binary",
-      FIXTURE_BIN.singularity,
-      "--image-cache",
-      SIF_CACHE,
-    ],
+    args: () => ["--runtime-engine", t.engine, "--singularity-binary", t.binary, "--image-cache", SIF_CACHE],
     available: true,
-  },
+  })),
 ];
 
 /** `BERTH_EXTRA_NET` for berth: what the test run has, plus access to the unix socket `path`. */
@@ -144,7 +143,11 @@ export async function spawnBerth(args: string[], env: Record<string, string> = {
   env = {
     BERTH_PROFILE: E2E_PROFILE,
     BERTH_ROOTS: `${E2E_ROOT},${IMAGES_DIR}`,
-    BERTH_EXTRA_READ: dirname(FIXTURE_BIN.singularity),
+    BERTH_EXTRA_READ: [
+      dirname(FIXTURE_BIN.singularity),
+      ...singularityE2eTargets().map((t) => dirname(t.binary)),
+    ]
+      .join(","),
     ...env,
   };
   const flags = await profileFlags(E2E_PROFILE, env);
