@@ -106,29 +106,26 @@ export const ENV_VARS: readonly EnvVarUse[] = [
   { name: "AMD_VISIBLE_DEVICES", why: "which AMD GPUs the job may use" },
 ];
 
+/** The files that start `singularity` or `apptainer`. */
+const ENGINE_PROGRAM_FILES: readonly string[] = [
+  "src/executor/singularity/engine.ts",
+  "src/executor/singularity/executor.ts",
+  "src/executor/singularity/convert.ts",
+  "src/executor/singularity/capabilities.ts",
+  "src/node/check.ts",
+];
+
 /** Every program berth starts by name (`--allow-run`). */
 export const PROGRAMS: readonly ProgramUse[] = [
   {
     name: "singularity",
     why: "the Singularity engine (image conversion, containers, version)",
-    usedIn: [
-      "src/executor/singularity/engine.ts",
-      "src/executor/singularity/executor.ts",
-      "src/executor/singularity/convert.ts",
-      "src/executor/singularity/capabilities.ts",
-      "src/node/check.ts",
-    ],
+    usedIn: ENGINE_PROGRAM_FILES,
   },
   {
     name: "apptainer",
     why: "the Apptainer engine (image conversion, containers, version)",
-    usedIn: [
-      "src/executor/singularity/engine.ts",
-      "src/executor/singularity/executor.ts",
-      "src/executor/singularity/convert.ts",
-      "src/executor/singularity/capabilities.ts",
-      "src/node/check.ts",
-    ],
+    usedIn: ENGINE_PROGRAM_FILES,
   },
   { name: "nvidia-smi", why: "CUDA set-up before a GPU job", usedIn: ["src/runner/cuda.ts"] },
   { name: "nvidia-modprobe", why: "CUDA set-up before a GPU job", usedIn: ["src/runner/cuda.ts"] },
@@ -156,7 +153,7 @@ export const PROGRAMS: readonly ProgramUse[] = [
   {
     name: "kill",
     why: "signals another berth (`berth kill`; `Deno.kill` needs an unrestricted `--allow-run`)",
-    usedIn: ["src/node/process.ts"],
+    usedIn: ["src/node/process.ts", "src/executor/singularity/process_tree.ts"],
   },
 ];
 
@@ -219,6 +216,7 @@ export const HARDENED_READ_PATHS: readonly ReadPathUse[] = [
   { path: "/dev/kfd", why: "the group of the AMD GPU device (ROCm jobs)" },
   { path: "/dev/dri", why: "the groups of the AMD render nodes (ROCm jobs)" },
   { path: "/etc/passwd", why: "user names (`berth list`, ownership messages)" },
+  { path: "/etc/group", why: "the group named by `--image-cache-group`" },
   { path: "/etc/ssl/certs/ca-certificates.crt", why: "the CA bundle mounted into `API` jobs" },
   { path: "/etc/pki/tls/certs/ca-bundle.crt", why: "the same, another distribution's path" },
   { path: "/etc/ssl/ca-bundle.pem", why: "the same" },

@@ -68,6 +68,8 @@ export interface SpecInput {
   user: ContainerUser | null;
   /** The container's name and labels, unique per user and run (`src/node/container_name.ts`). */
   identity: ContainerIdentity;
+  /** Checks the mounts' host paths again (`host_paths.ts`); the executor calls it at its last moment. */
+  verifyHostPaths?: () => Promise<void>;
 }
 
 /** The spec for one job's container; see the module doc for how the image's defaults are resolved. */
@@ -90,5 +92,6 @@ export function buildContainerSpec(input: SpecInput): ContainerSpec {
     networkMode: options.networkMode,
     cgroupParent: options.cgroupParent,
     ...input.stdio,
+    ...(input.verifyHostPaths ? { verifyHostPaths: input.verifyHostPaths } : {}),
   };
 }

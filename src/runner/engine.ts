@@ -32,6 +32,10 @@ export interface SingularityFactoryOptions {
   binary?: string;
   /** `--image-cache`, when given. */
   imageCache?: string;
+  /** `--image-cache-group`, when given: the gid whose members' cache entries are trusted. */
+  imageCacheGroup?: number;
+  /** `--image-cache-verify`: re-hash cached SIF files before use. */
+  imageCacheVerify?: boolean;
   /** Directory for the executor's temp dir. */
   tmpDir: string;
   /** berth's host environment snapshot. */
@@ -58,6 +62,10 @@ export interface SelectEngineOptions {
   singularityBinary: string;
   /** `--image-cache`, or "". */
   imageCache: string;
+  /** `--image-cache-group`, or null. */
+  imageCacheGroup?: number | null;
+  /** `--image-cache-verify`. */
+  imageCacheVerify?: boolean;
   /** Scratch directory for the executor. */
   tmpDir: string;
   /** berth's host environment snapshot. */
@@ -102,6 +110,8 @@ export async function selectEngine(
       engine,
       binary: options.singularityBinary || undefined,
       imageCache: options.imageCache || undefined,
+      imageCacheGroup: options.imageCacheGroup ?? undefined,
+      imageCacheVerify: options.imageCacheVerify ?? false,
       tmpDir: options.tmpDir,
       hostEnv: options.hostEnv,
       log,

@@ -51,6 +51,7 @@ import { type Clock, REAL_CLOCK, startDeadline } from "./deadline.ts";
 import { describeFull, type FullPlace, whereFull } from "./disk_full.ts";
 import { type ExecutorFactories, selectEngine } from "./engine.ts";
 import { describeContainerExit, exitStatusFor, type Outcome, reservedCodeNote } from "./exit_status.ts";
+import { assertRealDirectory, claimHostPaths, type HostPathClaims } from "./host_paths.ts";
 import { type PreparedMounts, prepareMounts } from "./mounts.ts";
 import { writeNodeInfo } from "./node_info.ts";
 import { handOverOutput, recordOutput } from "./output.ts";
@@ -166,6 +167,7 @@ class JobRun {
   #record!: StateRecord;
   #executor: ContainerExecutor | null = null;
   #tmpDir: JobTmpDir | null = null;
+  #claims: HostPathClaims | null = null;
   #mounts: PreparedMounts | null = null;
   #stdio: StdioFiles | null = null;
   #started = false;
@@ -291,6 +293,8 @@ class JobRun {
           dockerSocket: opts.dockerSocket,
           singularityBinary: opts.singularityBinary,
           imageCache: opts.imageCache,
+          imageCacheGroup: opts.imageCacheGroup,
+          imageCacheVerify: opts.imageCacheVerify,
           tmpDir: jobTmp,
           hostEnv: this.#env.hostEnv,
           log: this.#log,
@@ -350,15 +354,24 @@ class JobRun {
       this.#log("Setting up mounts");
       const image = imageDefaults(prepared.config);
       this.#mounts = await steps.run("mounts", async (signal) => {
-        return await prepareMounts(job, {
+        // The engine gets resolved paths only (the path checked is the path mounted), berth's own dirs must be
+        // what berth created (no symlink swapped in since), and each host path is claimed for the re-checks
+        // before create and start (#15: the check-then-mount window).
+        const uid = Deno.uid() ?? 0;
+        await assertRealDirectory(jobTmp, uid);
+        await assertRealDirectory(this.#layout.output, uid);
+        const mounts = await prepareMounts(job, {
           sources: this.#plan.sources,
-          outputDir: this.#layout.output,
-          tmpDir: jobTmp,
+          outputDir: await Deno.realPath(this.#layout.output),
+          tmpDir: await Deno.realPath(jobTmp),
           log: this.#log,
           signal,
-          writableOwner: writableOwnerFor(selected.engine, Deno.uid() ?? 0, image.user),
+          writableOwner: writableOwnerFor(selected.engine, uid, image.user),
         });
+        this.#claims = await claimHostPaths(mounts.binds);
+        return mounts;
       });
+      const claims = this.#claims!;
       for (const [target, b] of Object.entries(this.#mounts.binds)) {
         this.#log(`Bind mount ${target} from ${b.hostPath}${b.readOnly ? " (read-only)" : ""}`);
       }
@@ -381,9 +394,13 @@ class JobRun {
           run: this.#lock?.record.run ?? newRunToken(),
           lockPath: this.#lock?.path ?? "",
         }),
+        verifyHostPaths: () => claims.verify(),
       });
       this.#log(`Creating container ${JSON.stringify(spec.name)}`);
-      await steps.run("create", () => executor.create(spec), {
+      await steps.run("create", async () => {
+        await claims.verify();
+        await executor.create(spec);
+      }, {
         deadlineMs: budget.createMs,
         timeoutError: unresponsive("creating the container"),
         // A create that settles after it was given up made a container nobody will remove otherwise.
@@ -394,7 +411,10 @@ class JobRun {
       this.#log("Starting container");
       this.#started = true;
       this.#startedAt = this.#clock.now();
-      await steps.run("start", () => executor.start(), {
+      await steps.run("start", async () => {
+        await claims.verify();
+        await executor.start();
+      }, {
         deadlineMs: budget.startMs,
         timeoutError: unresponsive("starting the container"),
       });

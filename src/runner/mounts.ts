@@ -214,7 +214,8 @@ export async function prepareMounts(job: Job, ctx: PrepareMountsContext): Promis
     for (const candidate of ctx.caBundles ?? CA_BUNDLES) {
       try {
         if ((await Deno.stat(candidate)).isFile) {
-          binds[CA_MOUNT] = { hostPath: candidate, readOnly: true };
+          // Resolved, like every host path the engine gets (a CA path may be a link on some distributions).
+          binds[CA_MOUNT] = { hostPath: await Deno.realPath(candidate), readOnly: true };
           break;
         }
       } catch { /* try the next one */ }

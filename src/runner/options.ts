@@ -26,6 +26,10 @@ export interface RunOptions {
   allowBind: string[];
   /** Shared SIF cache for Singularity/Apptainer; "" for none. */
   imageCache: string;
+  /** The gid whose members' SIF cache entries are trusted besides the user's and root's; null for none. */
+  imageCacheGroup: number | null;
+  /** Re-hash a cached SIF against its record before each use. @default false */
+  imageCacheVerify: boolean;
   /** Docker/Podman API socket; "" for the engine's default. */
   dockerSocket: string;
   /** Singularity/Apptainer program (path or name); "" to search PATH. */

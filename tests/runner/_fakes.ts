@@ -253,6 +253,8 @@ export async function fakePlan(
       keepMount: "",
       allowBind: [],
       imageCache: "",
+      imageCacheGroup: null,
+      imageCacheVerify: false,
       dockerSocket: "",
       singularityBinary: "",
       enableNetworking: "default",

@@ -31,6 +31,9 @@ Deno.test("parseRunArgs() reads every option and makes paths absolute", () => {
     "--allow-bind=rel",
     "--image-cache",
     "/cache",
+    "--image-cache-group",
+    "4711",
+    "--image-cache-verify",
     "--docker-socket",
     "/run/x.sock",
     "--singularity-binary",
@@ -69,6 +72,8 @@ Deno.test("parseRunArgs() reads every option and makes paths absolute", () => {
     keepMount: "/home/u/keep",
     allowBind: ["/data", "/home/u/rel"],
     imageCache: "/cache",
+    imageCacheGroup: 4711,
+    imageCacheVerify: true,
     dockerSocket: "/run/x.sock",
     singularityBinary: "apptainer",
     enableNetworking: "always",
@@ -117,6 +122,10 @@ for (
       /^run: --insecure-registry must be a registry HOST or HOST:PORT \(no scheme, no path\), got "http:\/\/host:5000"$/,
     ],
     [["--registry-auth=", "j.json"], /^run: --registry-auth must not be empty$/],
+    [
+      ["--image-cache-group", "no-such-group-x", "j.json"],
+      /^run: --image-cache-group must be a group id or a group name in \/etc\/group, got "no-such-group-x"$/,
+    ],
     [["--frobnicate", "j.json"], /^run: Unknown option '--frobnicate'/],
   ] as [string[], RegExp][]
 ) {
@@ -138,6 +147,8 @@ Deno.test("berth run --help documents every option", async () => {
       "--keep-mount",
       "--allow-bind",
       "--image-cache",
+      "--image-cache-group",
+      "--image-cache-verify",
       "--docker-socket",
       "--singularity-binary",
       "--container-enable-networking",
@@ -153,4 +164,15 @@ Deno.test("berth run --help documents every option", async () => {
     assertMatch(r.stdout, new RegExp(`\\n  ${option} `), option);
   }
   assertMatch(r.stdout, /^Usage: berth run JOB\.json \[options\]/);
+});
+
+Deno.test("parseRunArgs() reads --image-cache-group as a name from /etc/group or a number", () => {
+  const root = /^root:[^:]*:(\d+):/m.exec(Deno.readTextFileSync("/etc/group"));
+  assertEquals(
+    parseRunArgs(["--image-cache-group", "root", "j.json"], "/")!.imageCacheGroup,
+    Number(root![1]),
+  );
+  assertEquals(parseRunArgs(["--image-cache-group", "1501", "j.json"], "/")!.imageCacheGroup, 1501);
+  assertEquals(parseRunArgs(["j.json"], "/")!.imageCacheGroup, null);
+  assertEquals(parseRunArgs(["j.json"], "/")!.imageCacheVerify, false);
 });
