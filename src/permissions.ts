@@ -147,12 +147,16 @@ export const PROGRAMS: readonly ProgramUse[] = [
   },
   {
     name: "grep",
-    why: "reads `/proc/<pid>/*` and `/sys/fs/cgroup/*` (same reason): statistics, process liveness",
+    why:
+      "reads `/proc/<pid>/*` and `/sys/fs/cgroup/*` (same reason): statistics, process liveness, the cgroup " +
+      "controllers Singularity can use",
     usedIn: ["src/stats/kernel_files.ts", "src/executor/singularity/cgroup_probe.ts"],
   },
   {
     name: "kill",
-    why: "signals another berth (`berth kill`; `Deno.kill` needs an unrestricted `--allow-run`)",
+    why:
+      "signals another berth (`berth kill`), and stops a Singularity container's init so that the runtime " +
+      "removes its cgroups (`Deno.kill` needs an unrestricted `--allow-run`)",
     usedIn: ["src/node/process.ts", "src/executor/singularity/process_tree.ts"],
   },
 ];
