@@ -658,11 +658,18 @@ class JobRun {
     if (this.#stdio) {
       const stdio = this.#stdio;
       const ms = faulted() ? budget.flushAfterFaultMs : budget.flushMs;
-      await bounded("flush", "Error closing the stdio files", () => stdio.close(ms), ms + budget.finalStepMs);
+      let flushed = false;
+      await bounded("flush", "Error closing the stdio files", async () => {
+        flushed = await stdio.close(ms);
+      }, ms + budget.finalStepMs);
       const failure = stdio.failure;
-      if (failure !== null && outcome.state === "Complete") {
+      if (outcome.state === "Complete" && (failure !== null || !flushed)) {
+        // Complete promises the whole record: output the files may lack fails the job instead.
         const dirs = { workDir: this.#layout.root, tmpDir: this.#plan.options.tmpDir };
-        error = `Cannot write the container's output: ${describeFull("work", dirs, failure.error)}`;
+        error = failure !== null
+          ? `Cannot write the container's output: ${describeFull("work", dirs, failure.error)}`
+          : `Cannot write the container's output: it did not all reach logs/stdout.txt and logs/stderr.txt ` +
+            `within ${Math.round(ms / 1000)} s of the container's exit; they may be incomplete`;
         this.#log(error);
         outcome = { ...outcome, state: "Cancelled", cancel: null };
       }

@@ -162,19 +162,22 @@ export class StdioFiles {
   /**
    * Closes the sinks the executor never took, waits at most `ms` for the last bytes to reach their files, and
    * closes every file. Idempotent.
+   * @returns true when every stream ended and reached its file; false when the wait was cut short (a sink the
+   *   executor never closed: what it had not passed on yet is not in the files).
    */
-  async close(ms: number): Promise<void> {
+  async close(ms: number): Promise<boolean> {
     for (const sink of [this.stdout, this.stderr]) {
       if (!sink.locked) await sink.close().catch(() => {});
     }
     if (this.stdin && !this.stdin.locked) await this.stdin.cancel().catch(() => {});
     let timer: TimerId | undefined;
-    await Promise.race([
-      Promise.allSettled(this.#pipes),
-      new Promise<void>((resolve) => timer = this.#clock.setTimeout(resolve, ms)),
+    const ended = await Promise.race([
+      Promise.allSettled(this.#pipes).then(() => true),
+      new Promise<boolean>((resolve) => timer = this.#clock.setTimeout(() => resolve(false), ms)),
     ]);
     this.#clock.clearTimeout(timer!);
     for (const f of this.#files.splice(0)) closeQuietly(f);
+    return ended;
   }
 }
 

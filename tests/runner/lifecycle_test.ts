@@ -421,6 +421,22 @@ Deno.test("runJob() keeps a job Complete when max_run_time passes during output 
   });
 });
 
+Deno.test("runJob() fails a job (125) whose output did not all reach the files in time", async () => {
+  await withTempDir(async (dir) => {
+    const faults = faultPlan({ hangAt: "flush" });
+    const h = await harness(dir, { env: { inject: faults.inject } });
+    const run = runJob(h.plan, h.env);
+    await faults.reached("flush");
+    h.clock.advance(BUDGET.flushMs + BUDGET.finalStepMs);
+    assertEquals(await run, 125);
+    await assertFinished(h, 125, "Cancelled", 0);
+    assertMatch(
+      String((await h.state()).error),
+      /^Cannot write the container's output: it did not all reach logs\/stdout.txt and logs\/stderr.txt within 10 s/,
+    );
+  });
+});
+
 Deno.test("runJob() fails the job (125, node untouched) when its output cannot be written", async () => {
   await withTempDir(async (dir) => {
     const full = Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" });

@@ -30,7 +30,7 @@ Deno.test("StdioFiles timestamps log lines, writes a file mount raw, and reports
     await err.write(encode("line one\nline two\n"));
     await out.close();
     await err.close();
-    await stdio.close(1000);
+    assertEquals(await stdio.close(1000), true, "every stream reached its file");
     assertEquals(await Deno.readTextFile(`${dir}/raw.out`), "raw bytes");
     const lines = (await Deno.readTextFile(`${dir}/stderr.txt`)).trimEnd().split("\n");
     assertEquals(lines.map((l) => l.replace(/^\S+Z /, "")), ["line one", "line two"]);
@@ -70,7 +70,7 @@ Deno.test("StdioFiles.close() closes the sinks nobody took and bounds the wait f
     await new Promise((r) => setTimeout(r, 0));
     assertEquals(clock.pending, [2000]);
     clock.advance(2000);
-    await closing;
+    assertEquals(await closing, false, "the wait was cut short");
     assertMatch(await Deno.readTextFile(`${dir}/stdout.txt`), /partial$/);
     assert(stdio.stderr.locked === false);
   });
