@@ -7,27 +7,30 @@
  * @module
  */
 
-import { dirname } from "node:path";
-import { createSingularityExecutor } from "../../src/executor/singularity/mod.ts";
-import { FIXTURE_SCRIPT_DIR, singularityTargets, testHostEnv } from "../fixtures/singularity/mod.ts";
+import {
+  createSingularityExecutor,
+  defaultCgroupProbe,
+  detectCapabilities,
+  planLimits,
+  queryVersionLine,
+} from "../../src/executor/singularity/mod.ts";
+import { singularityTargets, testHostEnv } from "../fixtures/singularity/mod.ts";
 import type { EngineProbe } from "./suite.ts";
 import { defineConformanceSuite } from "./suite.ts";
 
-/** Leftovers of Singularity runs: executors' temp dirs under `tmpDir`, then any process still running `binary`. */
-function singularityProbe(tmpDir: string, binary: string): EngineProbe {
+/** Leftovers of Singularity runs: executors' temp dirs under `tmpDir`, then any engine process of this target. */
+function singularityProbe(tmpDir: string): EngineProbe {
   return {
     async leftovers() {
       const dirs: string[] = [];
       for await (const e of Deno.readDir(tmpDir)) if (e.name !== "sif-cache") dirs.push(e.name);
       if (dirs.length > 0) return dirs;
       const ps = await new Deno.Command("ps", { args: ["-eo", "pid=,args="], stdout: "piped" }).output();
-      // The program's processes (for the fixture: its wrapper's directory and its scripts, and the contained
-      // command under them); not the test runners, whose permission flags name the fixture too.
+      // This suite's own engine processes: every one of them names an image in this target's tmpDir (the fixture's
+      // scripts, and the real program until its starter renames itself), so other sessions' containers on the same
+      // program do not count; the test runners, whose permission flags name the program too, are left out.
       return new TextDecoder().decode(ps.stdout).split("\n")
-        .filter((l) =>
-          (l.includes(binary) || l.includes(`${dirname(binary)}/`) || l.includes(FIXTURE_SCRIPT_DIR)) &&
-          !/\bdeno\b/.test(l)
-        );
+        .filter((l) => l.includes(`${tmpDir}/`) && !/\bdeno\b/.test(l));
     },
     makeStale() {
       return Promise.reject(new Error("Singularity has no named containers that could be left stale"));
@@ -42,6 +45,18 @@ function singularityProbe(tmpDir: string, binary: string): EngineProbe {
       }
     },
   };
+}
+
+/**
+ * Why `binary` cannot enforce limits on this host as this user (the reason berth would log), or "" when it can:
+ * the same decision the executor makes, from the program's capabilities and the real cgroup probe.
+ */
+async function limitsUnsupported(binary: string, tmpDir: string): Promise<string> {
+  const caps = await detectCapabilities(binary, await queryVersionLine(binary, tmpDir), tmpDir);
+  const isRoot = Deno.uid() === 0;
+  const cgroup = await defaultCgroupProbe(isRoot, testHostEnv())(() => {});
+  const plan = planLimits({ caps, isRoot, vcpus: 1, ram: 64 << 20, cgroup, cgroupFile: `${tmpDir}/x.toml` });
+  return plan.notes.find((n) => !n.startsWith("Swap")) ?? "";
 }
 
 for (const target of await singularityTargets()) {
@@ -100,9 +115,10 @@ for (const target of await singularityTargets()) {
       runtimePattern: target.engine === "apptainer"
         ? /^apptainer.* version \d+\.\d+/
         : /^singularity.* version \d+\.\d+/,
-      probe: singularityProbe(tmpDir, binary),
+      probe: singularityProbe(tmpDir),
       // --containall mounts no cgroup file system: the limit tests look at the host's, as the real programs show.
       limitMounts: { "/sys/fs/cgroup": { hostPath: "/sys/fs/cgroup", readOnly: true } },
+      limitsUnsupported: await limitsUnsupported(binary, tmpDir),
       namedContainers: false,
     },
   );

@@ -42,7 +42,7 @@ import { containerEnv, execArgs, execEnv, flagsUsed, needsScratchHome } from "./
 import { launchScript, launchToken, type LaunchVerdict } from "./launch_script.ts";
 import { LaunchStderr } from "./launch_stderr.ts";
 import { planLimits } from "./limits.ts";
-import { containedPid, containerInitPid, killPid } from "./process_tree.ts";
+import { containedPid, containerInitPid, killPid, waitGone } from "./process_tree.ts";
 import { obtainRegistrySif } from "./registry_sif.ts";
 import { obtainSif } from "./sif_cache.ts";
 
@@ -118,6 +118,8 @@ export class SingularityExecutor implements ContainerExecutor {
   #state: State = { kind: "new" };
   #result: Promise<number> | undefined;
   #stopped = false;
+  /** The container's init as `stop()` found it (0: none); `close()` waits for it to be gone. */
+  #killedInit = 0;
   #version: Promise<string> | undefined;
   #loading = new Set<Promise<unknown>>();
   #closed = false;
@@ -453,7 +455,10 @@ export class SingularityExecutor implements ContainerExecutor {
     const child = state.child;
     const gone = child.status.then(() => true);
     const init = await within(containerInitPid(child.pid).catch(() => 0), STOP_GRACE_MS, 0);
-    if (init > 0) await killPid(init, STOP_GRACE_MS);
+    if (init > 0) {
+      this.#killedInit = init;
+      await killPid(init, STOP_GRACE_MS);
+    }
     if (!(await within(gone, STOP_GRACE_MS, false))) {
       try {
         child.kill("SIGKILL");
@@ -470,6 +475,14 @@ export class SingularityExecutor implements ContainerExecutor {
     this.#abort.abort();
     await this.stop();
     if (this.#result) await this.#result.catch(() => {});
+    // The runtime's last processes (the init, a zombie for a moment) may outlive the engine process by a little.
+    if (this.#killedInit > 0 && !(await waitGone(this.#killedInit, STOP_GRACE_MS * 2))) {
+      this.#opts.log(
+        `The container's init (pid ${this.#killedInit}) was still there ${
+          STOP_GRACE_MS * 2
+        } ms after the stop`,
+      );
+    }
     await Promise.allSettled([...this.#loading]);
     const state = this.#state;
     if (state.kind === "created") {

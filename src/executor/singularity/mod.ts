@@ -59,4 +59,5 @@ export {
   killPid,
   type ProcessEntry,
   type ProcessTable,
+  waitGone,
 } from "./process_tree.ts";

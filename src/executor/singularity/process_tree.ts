@@ -153,3 +153,29 @@ export async function killPid(pid: number, timeoutMs = 2000): Promise<boolean> {
     return false;
   }
 }
+
+/** True while `pid` exists (a zombie counts) according to `ps`; false when it is gone or `ps` cannot run. */
+async function exists(pid: number): Promise<boolean> {
+  try {
+    const out = await new Deno.Command("ps", {
+      args: ["-o", "pid=", "-p", String(pid)],
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return new TextDecoder().decode(out.stdout).trim() !== "";
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until `pid` is gone, polling every 50 ms for at most `timeoutMs`; resolves false when it outlived that. */
+export async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (await exists(pid)) {
+    if (Date.now() >= end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
