@@ -312,6 +312,28 @@ if (FROM <= 5) {
   }
 }
 
+// 5b. A SIF file as the image: berth runs it as it is (no conversion, no cache), against a bare `exec` of the same
+// file. The fixture's images are bare squashfs files, not SIF files, so this pair needs a real program:
+// BERTH_BENCH_SINGULARITY=/path/to/singularity (it is skipped, and says so, without one).
+if (FROM <= 5) {
+  const real = Deno.env.get("BERTH_BENCH_SINGULARITY") ?? "";
+  if (real === "") {
+    extras.push(
+      "5b. SIF-file start-up: not measured (set BERTH_BENCH_SINGULARITY to a real singularity/apptainer).",
+    );
+  } else {
+    const sif = join(WORK, "busybox.sif");
+    await sh(`${real} build ${sif} docker-archive://${busybox.path} >/dev/null 2>&1`);
+    const args = `--runtime-engine singularity --singularity-binary ${real}`;
+    await pair(
+      "5b. SIF-file run vs direct exec of the same SIF (real Singularity)",
+      () => berthRun({ container_image: sif, command: ["echo", "ok"] }, args),
+      () => `${real} exec --containall --cleanenv --pwd / --net --network none ${sif} echo ok >/dev/null`,
+      { target: 1.1 },
+    );
+  }
+}
+
 // 6. Concurrency: 20 trivial jobs at once on Docker.
 {
   const N = QUICK ? 5 : 20;
