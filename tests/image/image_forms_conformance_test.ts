@@ -7,10 +7,12 @@
  */
 import { join } from "node:path";
 import { assertEquals, assertMatch, assertRejects } from "../helpers/assert.ts";
+import { plainSpec, TEST_PATH } from "../helpers/container_spec.ts";
 import { ENGINE_SOCKETS } from "../helpers/engine_api.ts";
 import { removeRegistryTags, startRegistry } from "../helpers/registry.ts";
 import { fixtureExecutor, namedRealBinaries } from "../fixtures/singularity/mod.ts";
 import { testImage } from "../images/mod.ts";
+import { buildRealSif } from "./_real_sif.ts";
 import { createDockerExecutor } from "../../src/executor/docker/mod.ts";
 import { createSingularityExecutor } from "../../src/executor/singularity/mod.ts";
 import type { ContainerExecutor, LogFn } from "../../src/executor/types.ts";
@@ -60,16 +62,7 @@ const TARGETS: Target[] = [
         hostEnv: { PATH: "/usr/local/bin:/usr/bin:/bin" },
         log,
       }),
-    sif: async (tmp) => {
-      const sif = join(tmp, "multilayer.sif");
-      const out = await new Deno.Command(binary, {
-        args: ["build", sif, `docker-archive://${(await testImage("multilayer")).path}`],
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
-      return sif;
-    },
+    sif: (tmp) => buildRealSif(binary, "multilayer", join(tmp, "multilayer.sif")),
   })),
 ];
 
@@ -77,7 +70,7 @@ const TARGETS: Target[] = [
 async function runJob(ex: ContainerExecutor, id: string, config: Parameters<typeof imageDefaults>[0]) {
   const image = imageDefaults(config);
   const chunks: Uint8Array[] = [];
-  await ex.create({
+  await ex.create(plainSpec({
     name: `berth-forms-${crypto.randomUUID().slice(0, 8)}`,
     image: id,
     command: [
@@ -87,20 +80,10 @@ async function runJob(ex: ContainerExecutor, id: string, config: Parameters<type
       "cat /etc/berth-kept; ls /etc | grep -c berth-removed; pwd; echo $X",
     ],
     workingDir: image.workingDir || "/",
-    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...image.env, X: "job" },
-    user: null,
-    labels: {},
-    mounts: {},
-    vcpus: 0,
-    ram: 0,
-    gpu: { stack: "", deviceCount: 0 },
-    enableNetwork: false,
-    networkMode: "default",
-    cgroupParent: "",
-    stdin: null,
+    env: { PATH: TEST_PATH, ...image.env, X: "job" },
     stdout: new WritableStream({ write: (c) => void chunks.push(c.slice()) }),
     stderr: new WritableStream(),
-  });
+  }));
   await ex.start();
   const code = await ex.wait();
   return { code, out: new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c]))) };

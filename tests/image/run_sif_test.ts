@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { assertEquals } from "../helpers/assert.ts";
 import { assertFinalState, runBerthE2e, withWorkspace } from "../e2e/_harness.ts";
 import { namedRealBinaries } from "../fixtures/singularity/mod.ts";
-import { testImage } from "../images/mod.ts";
+import { buildRealSif } from "./_real_sif.ts";
 import { isSifFile, sha256File } from "../../src/image/mod.ts";
 
 const real = namedRealBinaries();
@@ -19,13 +19,7 @@ Deno.test({
   async fn() {
     for (const binary of real) {
       await withWorkspace(null, "sif-real", async (ws) => {
-        const sif = join(ws.root, "multilayer.img");
-        const built = await new Deno.Command(binary, {
-          args: ["build", sif, `docker-archive://${(await testImage("multilayer")).path}`],
-          stdout: "null",
-          stderr: "piped",
-        }).output();
-        assertEquals(built.code, 0, new TextDecoder().decode(built.stderr));
+        const sif = await buildRealSif(binary, "multilayer", join(ws.root, "multilayer.img"));
         assertEquals(await isSifFile(sif), true);
         const sha = await sha256File(sif);
         await ws.writeJob({

@@ -1,0 +1,15 @@
+/** SIF files built by a real Singularity/Apptainer program, for the tests that need a true SIF. @module */
+
+import { assertEquals } from "../helpers/assert.ts";
+import { testImage, type TestImageName } from "../images/mod.ts";
+
+/** Builds `dst` from a test image with the real program `binary` (`build DST docker-archive://TARBALL`). */
+export async function buildRealSif(binary: string, image: TestImageName, dst: string): Promise<string> {
+  const out = await new Deno.Command(binary, {
+    args: ["build", dst, `docker-archive://${(await testImage(image)).path}`],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+  return dst;
+}
