@@ -176,6 +176,15 @@ async function engineCgroups(conn: EngineConnection, timeoutMs: number): Promise
     });
     const missing = [info.MemoryLimit ? "" : "memory", info.CpuCfsQuota ? "" : "CPU quota"].filter((s) => s);
     const where = `cgroup v${info.CgroupVersion ?? "?"}, driver ${info.CgroupDriver ?? "?"}`;
+    if (conn.family === "podman" && info.CgroupVersion === "1" && await podmanRootless(conn, timeoutMs)) {
+      // The compatible /info says MemoryLimit true, but rootless Podman on cgroup v1 drops every limit silently.
+      return {
+        status: "fail",
+        name: "cgroups",
+        detail:
+          `rootless podman cannot apply memory and CPU limits on cgroup v1 (${where}): limits are ignored`,
+      };
+    }
     if (missing.length > 0) {
       return {
         status: "fail",
@@ -194,6 +203,20 @@ async function engineCgroups(conn: EngineConnection, timeoutMs: number): Promise
       name: "cgroups",
       detail: `cannot ask ${conn.family} about limits: ${errorLine(err)}`,
     };
+  }
+}
+
+/** True when the Podman service behind `conn` runs rootless (its libpod `/info` says so); false when unknown. */
+async function podmanRootless(conn: EngineConnection, timeoutMs: number): Promise<boolean> {
+  try {
+    const info = await conn.transport.json<{ host?: { security?: { rootless?: boolean } } }>(
+      "GET",
+      "/libpod/info",
+      { signal: AbortSignal.timeout(timeoutMs) },
+    );
+    return info.host?.security?.rootless === true;
+  } catch {
+    return false;
   }
 }
 

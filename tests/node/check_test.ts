@@ -2,6 +2,8 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { REPO_ROOT, runBerth } from "../helpers/berth.ts";
+import { runBerthAsUser, TEST_USERS, testUsersMissing } from "../helpers/as_user.ts";
+import { readKernelFile } from "../../src/stats/kernel_files.ts";
 import { withDirs } from "./_helpers.ts";
 
 /** A socket path nobody listens on (the Docker daemon of a node whose engine is down). */
@@ -198,4 +200,39 @@ Deno.test("berth check fails when the Singularity program named is missing", asy
     assertEquals(res.code, 1);
     assertEquals(res.stdout.split("\n")[0], "FAIL engine: singularity not found in PATH");
   });
+});
+
+Deno.test({
+  name:
+    "berth check as an ordinary user finds the rootless Podman and says it cannot apply limits on cgroup v1",
+  ignore: (await testUsersMissing()) !== null,
+  async fn() {
+    const user = TEST_USERS.first;
+    const res = await runBerthAsUser(user, [
+      "check",
+      "--runtime-engine",
+      "podman",
+      "--min-free",
+      "1M",
+      "--timeout",
+      "60",
+    ]);
+    const lines = res.stdout.trimEnd().split("\n");
+    assertMatch(
+      lines[0],
+      new RegExp(`^ok {3}engine: podman Engine 4\\.\\S+, .* on unix://${user.podmanSocket}$`),
+    );
+    const mounts = (await readKernelFile("/proc/mounts")) ?? "";
+    const v1 = mounts.split("\n").some((l) => / cgroup (\S*,)?memory/.test(l));
+    if (v1) {
+      assertEquals(res.code, 1, res.stdout + res.stderr);
+      assertMatch(
+        lines[1],
+        /^FAIL cgroups: rootless podman cannot apply memory and CPU limits on cgroup v1 \(cgroup v1, .*\): limits are ignored$/,
+      );
+    } else {
+      assertMatch(lines[1], /^ok {3}cgroups: podman applies memory and CPU limits/);
+    }
+    assertEquals(lines.filter((l) => l.startsWith("ok   runtime dir: ")).length, 1, res.stdout);
+  },
 });
