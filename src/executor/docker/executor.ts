@@ -782,7 +782,7 @@ class DockerExecutor implements ContainerExecutor {
         await this.#teardown(
           state.name,
           Promise.resolve(state.id),
-          state.kind !== "created",
+          state.kind === "starting" || state.kind === "running",
           deadline,
           state.stdio,
         );

@@ -43,6 +43,12 @@ function spec(image: string, command: string[], out = new WritableStream<Uint8Ar
   };
 }
 
+/** Asserts that the engine has no container named `name`. */
+async function assertGone(engine: Engine, name: string): Promise<void> {
+  const res = await engineRequest(ENGINE_SOCKETS[engine], "GET", `/containers/${name}/json`);
+  assertEquals(res.status, 404, `container "${name}" was left behind`);
+}
+
 function randomId(): string {
   return `sha256:${crypto.randomUUID().replaceAll("-", "")}${crypto.randomUUID().replaceAll("-", "")}`;
 }
@@ -127,8 +133,7 @@ for (const engine of ENGINES) {
     } finally {
       await ex.close();
     }
-    const gone = await engineRequest(ENGINE_SOCKETS[engine], "GET", `/containers/${s.name}/json`);
-    assertEquals(gone.status, 404);
+    await assertGone(engine, s.name);
   });
 
   Deno.test(`create() on ${engine} reports an absent image with the HTTP status and the engine's message`, async () => {
@@ -239,8 +244,7 @@ for (const engine of ENGINES) {
     } finally {
       await ex.close();
     }
-    const gone = await engineRequest(ENGINE_SOCKETS[engine], "GET", `/containers/${s.name}/json`);
-    assertEquals(gone.status, 404);
+    await assertGone(engine, s.name);
   });
 
   Deno.test(`create() on ${engine} mounts host paths containing ':' and ',' as they are`, async () => {
@@ -271,8 +275,7 @@ for (const engine of ENGINES) {
           `Refusing container "${s.name}": "/m" is bind-mounted from "${dir}", not from "${asked}"`,
         );
         assertEquals(err.brokenNode, false);
-        const gone = await engineRequest(ENGINE_SOCKETS[engine], "GET", `/containers/${s.name}/json`);
-        assertEquals(gone.status, 404);
+        await assertGone(engine, s.name);
       } finally {
         await ex.close();
       }
@@ -293,8 +296,7 @@ Deno.test("create() on podman refuses a bind path holding both ',' and ':' in on
         `Cannot bind-mount "${dir}" at "/m" with Podman: its Docker-compatible API cannot express a mount ` +
           `whose paths contain both "," and ":"`,
       );
-      const gone = await engineRequest(ENGINE_SOCKETS.podman, "GET", `/containers/${s.name}/json`);
-      assertEquals(gone.status, 404);
+      await assertGone("podman", s.name);
     } finally {
       await ex.close();
     }
@@ -310,8 +312,7 @@ for (const engine of ENGINES) {
     try {
       await ex.loadImage(busybox.id, busybox.path);
       assertEquals(await assertRejects(() => ex.create(s), Error), refusal);
-      const gone = await engineRequest(ENGINE_SOCKETS[engine], "GET", `/containers/${s.name}/json`);
-      assertEquals(gone.status, 404);
+      await assertGone(engine, s.name);
     } finally {
       await ex.close();
     }

@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "../../helpers/assert.ts";
 import { UsageError } from "../../../src/errors.ts";
-import { resolveSocket } from "../../../src/executor/docker/socket.ts";
+import { chooseSocket, namedSocketMistake, resolveSocket } from "../../../src/executor/docker/socket.ts";
 
 Deno.test("resolveSocket() prefers the explicit socket over the environment", () => {
   const hostEnv = { DOCKER_HOST: "unix:///x.sock", CONTAINER_HOST: "unix:///y.sock" };
@@ -49,4 +49,43 @@ Deno.test("resolveSocket() refuses a TCP or relative DOCKER_HOST", () => {
     () => resolveSocket({ engine: "docker", hostEnv: { DOCKER_HOST: "unix://d.sock" }, uid: 0 }),
     UsageError,
   );
+});
+
+Deno.test("chooseSocket() says who named the socket: the option, the variable, or nobody (a default)", () => {
+  const hostEnv = { DOCKER_HOST: "unix:///x.sock", CONTAINER_HOST: "unix:///y.sock" };
+  assertEquals(chooseSocket({ engine: "docker", socket: "/s.sock", hostEnv, uid: 0 }), {
+    path: "/s.sock",
+    namedBy: "--docker-socket",
+  });
+  assertEquals(chooseSocket({ engine: "docker", hostEnv, uid: 0 }), {
+    path: "/x.sock",
+    namedBy: "DOCKER_HOST",
+  });
+  assertEquals(chooseSocket({ engine: "podman", hostEnv, uid: 0 }), {
+    path: "/y.sock",
+    namedBy: "CONTAINER_HOST",
+  });
+  assertEquals(chooseSocket({ engine: "podman", hostEnv: {}, uid: 7 }), {
+    path: "/run/user/7/podman/podman.sock",
+    namedBy: null,
+  });
+});
+
+Deno.test("namedSocketMistake() blames the user only for a named path that is missing or not a socket", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-socket-" });
+  try {
+    const missing = `${dir}/none.sock`;
+    const err = namedSocketMistake({ path: missing, namedBy: "DOCKER_HOST" });
+    assertEquals(err?.message, `Cannot use DOCKER_HOST="unix://${missing}": "${missing}" does not exist`);
+    assertEquals(err?.exitCode, 2);
+    await Deno.writeTextFile(`${dir}/file`, "");
+    assertEquals(
+      namedSocketMistake({ path: `${dir}/file`, namedBy: "--docker-socket" })?.message,
+      `Cannot use --docker-socket "${dir}/file": "${dir}/file" is not a socket`,
+    );
+    // A default socket that is missing is the node's fault, not the user's.
+    assertEquals(namedSocketMistake({ path: missing, namedBy: null }), null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
