@@ -26,6 +26,7 @@ import { dirname } from "node:path";
 import { connectDockerExecutor, createDockerExecutor } from "../../../src/executor/docker/mod.ts";
 import type { DockerApiEngine } from "../../../src/executor/docker/mod.ts";
 import { EngineError } from "../../../src/errors.ts";
+import { plainSpec } from "../../helpers/container_spec.ts";
 
 const [mode, engine, socket, ...rest] = Deno.args;
 const logs: string[] = [];
@@ -36,23 +37,7 @@ const sample = () => peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
 const sampler = setInterval(sample, 10);
 
 function spec(name: string, image: string, command: string[], stdout: WritableStream<Uint8Array>) {
-  return {
-    name,
-    image,
-    command,
-    workingDir: "/",
-    env: { PATH: "/usr/bin:/bin" },
-    mounts: {} as Record<string, { hostPath: string; readOnly: boolean }>,
-    vcpus: 0,
-    ram: 0,
-    gpu: { stack: "" as const, deviceCount: 0 },
-    enableNetwork: false,
-    networkMode: "default",
-    cgroupParent: "",
-    stdin: null,
-    stdout,
-    stderr: new WritableStream<Uint8Array>(),
-  };
+  return plainSpec({ name, image, command, stdout, stderr: new WritableStream<Uint8Array>() });
 }
 
 /** A unix-socket proxy to `upstream` that can be switched to swallow every byte in both directions. */

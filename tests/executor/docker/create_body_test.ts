@@ -2,26 +2,17 @@ import { assertEquals, assertMatch, assertThrows } from "../../helpers/assert.ts
 import { EngineError } from "../../../src/errors.ts";
 import type { ContainerSpec } from "../../../src/executor/types.ts";
 import { buildCreateBody, type HostFacts } from "../../../src/executor/docker/create_body.ts";
+import { plainSpec } from "../../helpers/container_spec.ts";
 
 function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
-  return {
+  return plainSpec({
     name: "zzzzz-dz642-queuedcontainer",
     image: "sha256:" + "a".repeat(64),
     command: ["echo", "ok"],
-    workingDir: "/",
-    env: {},
-    mounts: {},
-    vcpus: 0,
-    ram: 0,
-    gpu: { stack: "", deviceCount: 0 },
-    enableNetwork: false,
-    networkMode: "default",
-    cgroupParent: "",
-    stdin: null,
     stdout: new WritableStream(),
     stderr: new WritableStream(),
     ...over,
-  };
+  });
 }
 
 const DOCKER = { flavor: "docker", rootless: false } as const;

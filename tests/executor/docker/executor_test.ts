@@ -10,6 +10,7 @@ import { testImage } from "../../images/mod.ts";
 import { EngineError, ImageError } from "../../../src/errors.ts";
 import { createDockerExecutor, EngineApiError } from "../../../src/executor/docker/mod.ts";
 import type { ContainerExecutor, ContainerSpec } from "../../../src/executor/types.ts";
+import { plainSpec } from "../../helpers/container_spec.ts";
 
 const ENGINES = ["docker", "podman"] as const;
 type Engine = typeof ENGINES[number];
@@ -24,23 +25,13 @@ function executor(engine: Engine, logs: string[] = []): ContainerExecutor {
 }
 
 function spec(image: string, command: string[], out = new WritableStream<Uint8Array>()): ContainerSpec {
-  return {
+  return plainSpec({
     name: `berth-exec-${crypto.randomUUID().slice(0, 12)}`,
     image,
     command,
-    workingDir: "/",
-    env: { PATH: "/usr/bin:/bin" },
-    mounts: {},
-    vcpus: 0,
-    ram: 0,
-    gpu: { stack: "", deviceCount: 0 },
-    enableNetwork: false,
-    networkMode: "default",
-    cgroupParent: "",
-    stdin: null,
     stdout: out,
     stderr: new WritableStream(),
-  };
+  });
 }
 
 /** Asserts that the engine has no container named `name`. */
