@@ -87,6 +87,16 @@ const REMOVAL_RESERVE_MS = 1_500;
 /** Pause between two removal attempts that the engine refused for a passing reason (removal in progress). */
 const REMOVE_RETRY_MS = 250;
 
+/** The host's cgroup version: 2 when `/sys/fs/cgroup` is the unified hierarchy, 1 otherwise, 0 when unknown. */
+export function cgroupVersion(): 0 | 1 | 2 {
+  try {
+    Deno.statSync("/sys/fs/cgroup/cgroup.controllers");
+    return 2;
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound ? 1 : 0;
+  }
+}
+
 /** The group of a device file from the host, or null when it does not exist. */
 export function statDeviceGroup(path: string): number | null {
   try {
@@ -410,6 +420,13 @@ class DockerExecutor implements ContainerExecutor {
       }
       id = made.id;
       for (const w of made.warnings) this.#log(`${this.#display} warning: ${w}`);
+      if (this.#engineFacts.rootless && (spec.ram > 0 || spec.vcpus > 0) && cgroupVersion() === 1) {
+        // Podman accepts the limits and says nothing, but without cgroup v2 delegation it cannot apply them.
+        this.#log(
+          `${this.#display} warning: rootless Podman on cgroup v1 cannot apply the memory and CPU limits; ` +
+            `the container runs without them`,
+        );
+      }
       created.resolve(id);
       stillCreating();
       const mismatch = compareMounts(spec.mounts, (await inspectContainer(this.#api, id)).Mounts);

@@ -12,7 +12,8 @@
  *   _driver.ts connect ENGINE SOCKET|- HOSTENV_JSON UID connectDockerExecutor() with that socket option, host
  *                                                      environment and uid; report how it ended and how long
  *   _driver.ts user ENGINE SOCKET TARBALL IMAGE_ID DIR USER_JSON  run `id` as the spec user USER_JSON (or null)
- *                                                      with DIR bound writable at /out, where it writes a file;
+ *                                                      with a 64 MiB limit and DIR bound writable at /out, where
+ *                                                      it writes a file;
  *                                                      report the output and that file's owner
  *   _driver.ts lifecycle ENGINE SOCKET IMAGE_ID PLAN_JSON run the executor's calls as a {@link Plan} says (a stop
  *                                                      and close during create, or during wait), printing an
@@ -228,6 +229,7 @@ try {
       const s = {
         ...spec(name, imageId, ["sh", "-c", "id -u; id -g; id -G; echo hi > /out/f"], sink),
         user: JSON.parse(userJson),
+        ram: 64 << 20,
       };
       s.mounts["/out"] = { hostPath: dir, readOnly: false };
       await ex.create(s);
