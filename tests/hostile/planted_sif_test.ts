@@ -63,7 +63,7 @@ const CASES: PlantCase[] = [
 
 for (const c of CASES) {
   Deno.test({
-    name: `hostile: a planted SIF is not run: ${c.name}`,
+    name: `hostile: a planted SIF is not run on ${singularity.label}: ${c.name}`,
     ignore: !singularity.available,
     fn: async () => {
       await withWorkspace(singularity, "planted-sif", async (ws) => {

@@ -29,7 +29,7 @@ const SECRETS: Record<string, string> = {
 
 for (const engine of ENGINES) {
   Deno.test({
-    name: `hostile: secret environment values stay out of berth's records on ${engine.name}`,
+    name: `hostile: secret environment values stay out of berth's records on ${engine.label}`,
     ignore: !engine.available,
     fn: async () => {
       await withWorkspace(engine, "secret-env", async (ws) => {

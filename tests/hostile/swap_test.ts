@@ -10,7 +10,6 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../helpers/assert.ts";
 import { testImage } from "../images/mod.ts";
-import { FIXTURE_BIN } from "../fixtures/singularity/mod.ts";
 import {
   assertFinalState,
   type EngineCase,
@@ -73,18 +72,21 @@ async function hold(engine: EngineCase, ws: Workspace, point: HoldPoint): Promis
       stop: () => proxy.stop(),
     };
   }
+  // The engine's own program (a fixture generation, or a real one): the wrapper runs it.
+  const engineArgs = engine.args(ws);
+  const program = engineArgs[engineArgs.indexOf("--singularity-binary") + 1];
   const wrapper = join(ws.root, "singularity");
   const started = join(ws.root, "build-started");
   const release = join(ws.root, "build-release");
   await Deno.writeTextFile(
     wrapper,
     `#!/bin/bash
-# A test wrapper around the Singularity CLI fixture whose "build" waits until the test releases it.
+# A test wrapper around the engine's program whose "build" waits until the test releases it.
 if [ "$1" = build ]; then
   : > '${started}'
   while [ ! -e '${release}' ]; do sleep 0.05; done
 fi
-exec '${FIXTURE_BIN.singularity}' "$@"
+exec '${program}' "$@"
 `,
   );
   await Deno.chmod(wrapper, 0o755);
@@ -115,7 +117,7 @@ for (const engine of ENGINES) {
   for (const [c, point] of CASES.flatMap((c) => points.map((p) => [c, p] as const))) {
     Deno.test({
       name:
-        `hostile: ${c.name} swapped for a symlink while berth waits for the ${point} step is not mounted on ${engine.name}`,
+        `hostile: ${c.name} swapped for a symlink while berth waits for the ${point} step is not mounted on ${engine.label}`,
       ignore: !engine.available,
       fn: async () => {
         await withWorkspace(engine, "swap", async (ws) => {
