@@ -22,6 +22,7 @@ import {
   type RegistryCredentials,
 } from "../image/mod.ts";
 import { readJobFile } from "../job/mod.ts";
+import { createJobTmpDir } from "../node/tmp_dirs.ts";
 import { resolveImageSource } from "../runner/image.ts";
 import { REAL_FACTORIES, selectEngine } from "../runner/mod.ts";
 import { secretFilter } from "../runner/secrets.ts";
@@ -124,13 +125,16 @@ export const pullCommand: Command = {
       Deno.addSignalListener(signal, handler);
       return () => Deno.removeSignalListener(signal, handler);
     });
+    // The engine's own temp files (a conversion's work dir) live in a job temp dir, as for `run`, so that
+    // `berth gc` sees one live, locked entry and one owner removes everything.
+    const jobTmp = await createJobTmpDir(tmpDir, parsed.job.uuid);
     try {
       const selected = await selectEngine({
         choice: engine,
         dockerSocket: pathOption("docker-socket", values["docker-socket"], cwd),
         singularityBinary: values["singularity-binary"] ?? "",
         imageCache,
-        tmpDir,
+        tmpDir: jobTmp.path,
         hostEnv: hostEnvSnapshot(),
         log,
         watchdogIntervalMs: 15_000,
@@ -178,6 +182,8 @@ export const pullCommand: Command = {
       throw new PullFailure(filter(text), code, err);
     } finally {
       handlers.forEach((remove) => remove());
+      const problem = await jobTmp.release();
+      if (problem) console.error(`berth: cannot remove "${jobTmp.path}": ${problem}`);
     }
   },
 };

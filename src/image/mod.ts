@@ -15,6 +15,7 @@ export { hasSifMagic, isSifFile, SIF_MAGIC } from "./sif.ts";
 export {
   DOCKER_HUB,
   DOCKER_SCHEME,
+  isLoopbackRegistry,
   isRegistryHost,
   parseRegistryReference,
   referenceName,

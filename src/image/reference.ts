@@ -168,6 +168,15 @@ export function isRegistryHost(text: string): boolean {
   return HOST.test(text);
 }
 
+/**
+ * True when `registry` (`host[:port]`) is on the loopback network: `127.0.0.0/8`, `localhost`, `::1`. Docker treats
+ * these as insecure registries by itself; berth does the same on every engine.
+ */
+export function isLoopbackRegistry(registry: string): boolean {
+  const host = registry.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 /** `registry/repository`, as engines name the image without tag or digest: `docker.io/library/busybox`. */
 export function referenceName(ref: RegistryReference): string {
   return `${ref.registry}/${ref.repository}`;

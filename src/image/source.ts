@@ -14,7 +14,7 @@
 
 import { type ImageConfig, type ImageManifest, readImageManifest } from "./docker_archive.ts";
 import type { PullPolicy } from "./pull_policy.ts";
-import { referenceString, type RegistryReference } from "./reference.ts";
+import { isLoopbackRegistry, referenceString, type RegistryReference } from "./reference.ts";
 import type { RegistryCredentials } from "./registry_auth.ts";
 import { isSifFile } from "./sif.ts";
 import { sha256File } from "./digest.ts";
@@ -70,10 +70,14 @@ export interface PrepareImageOptions {
   signal?: AbortSignal;
 }
 
-/** True when `registry` is one of the `--insecure-registry` values (host names compare case-insensitively). */
+/**
+ * True when `registry` is spoken to over plain HTTP (Podman: without TLS verification): one of the
+ * `--insecure-registry` values (host names compare case-insensitively), or a loopback registry, which Docker
+ * treats as insecure by itself, so every engine does the same.
+ */
 export function isInsecureRegistry(registry: string, insecure: readonly string[]): boolean {
   const r = registry.toLowerCase();
-  return insecure.some((i) => i.trim().toLowerCase() === r);
+  return isLoopbackRegistry(r) || insecure.some((i) => i.trim().toLowerCase() === r);
 }
 
 /** What an image was, for the log: `id sha256:…, reference …, manifest digest sha256:…, SIF sha256 sha256:…`. */

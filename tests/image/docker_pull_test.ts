@@ -10,7 +10,6 @@ import { EngineTransport } from "../../src/executor/docker/transport.ts";
 import { negotiateApiVersion } from "../../src/executor/docker/version.ts";
 import {
   findPulledImage,
-  isLoopbackRegistry,
   prepareRegistryImage,
   pullImage,
   registryAuthHeader,
@@ -19,6 +18,8 @@ import {
 import type { ImageProgress } from "../../src/executor/types.ts";
 import {
   ImageAbsentError,
+  isInsecureRegistry,
+  isLoopbackRegistry,
   parseRegistryReference,
   type PullPolicy,
   type RegistryCredentials,
@@ -203,13 +204,16 @@ for (const engine of ["docker", "podman"] as const) {
   });
 }
 
-Deno.test("isLoopbackRegistry() knows the registries Docker treats as insecure by itself", () => {
+Deno.test("isLoopbackRegistry() and isInsecureRegistry() know the registries spoken to over plain HTTP", () => {
   for (const r of ["127.0.0.1:5000", "127.1.2.3", "localhost", "localhost:5000", "[::1]:5000"]) {
     assertEquals(isLoopbackRegistry(r), true, r);
   }
   for (const r of ["10.0.0.1:5000", "ghcr.io", "localhost.example", "docker.io"]) {
     assertEquals(isLoopbackRegistry(r), false, r);
   }
+  assertEquals(isInsecureRegistry("127.0.0.1:5000", []), true);
+  assertEquals(isInsecureRegistry("Registry.Example:5000", ["registry.example:5000"]), true);
+  assertEquals(isInsecureRegistry("registry.example", ["registry.example:5000"]), false);
 });
 
 for (const engine of ["docker", "podman"] as const) {

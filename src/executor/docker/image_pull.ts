@@ -22,6 +22,7 @@ import {
   type ImageConfig,
   type ImageSource,
   isInsecureRegistry,
+  isLoopbackRegistry,
   type PreparedImage,
   type PrepareImageOptions,
   type PullPolicy,
@@ -315,12 +316,6 @@ export async function findPulledImage(
 export interface PrepareRegistryImageOptions extends PullImageOptions {
   /** `--pull`. */
   policy: PullPolicy;
-}
-
-/** True when `registry` (`host[:port]`) is on the loopback network, which Docker treats as insecure itself. */
-export function isLoopbackRegistry(registry: string): boolean {
-  const host = registry.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
-  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 interface DockerInfo {
