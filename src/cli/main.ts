@@ -1,44 +1,46 @@
 /**
  * berth's command-line entry: dispatches to a subcommand and turns every failure into one line on stderr and a
  * documented exit code. No stack trace ever reaches the user (set `BERTH_DEBUG=1` to see one).
+ *
+ * Each subcommand's module is imported only when that command runs (a static specifier, so `deno compile` still
+ * bundles it): `berth version` or `berth list` do not load the runner, the executors and the image code, which
+ * is most of what Deno would otherwise read and compile at every start.
  * @module
  */
 
 import { BerthError, ExitCode, UsageError } from "../errors.ts";
 import type { Command } from "./command.ts";
-import { versionCommand } from "./version.ts";
-import { runCommand } from "./run.ts";
-import { pullCommand } from "./pull.ts";
-import { listCommand } from "./list.ts";
-import { killCommand } from "./kill.ts";
-import { gcCommand } from "./gc.ts";
-import { checkCommand } from "./check.ts";
-import { reportCommand } from "./report.ts";
 import { VERSION } from "../version.ts";
 import { readEnv } from "../env.ts";
 
-/** Every subcommand, in the order `berth --help` lists them. */
-export const COMMANDS: Command[] = [
-  runCommand,
-  pullCommand,
-  listCommand,
-  killCommand,
-  gcCommand,
-  checkCommand,
-  reportCommand,
-  versionCommand,
+/** Every subcommand by name, in the order `berth --help` lists them: each loads its own module. */
+export const COMMANDS: ReadonlyArray<readonly [name: string, load: () => Promise<Command>]> = [
+  ["run", async () => (await import("./run.ts")).runCommand],
+  ["pull", async () => (await import("./pull.ts")).pullCommand],
+  ["list", async () => (await import("./list.ts")).listCommand],
+  ["kill", async () => (await import("./kill.ts")).killCommand],
+  ["gc", async () => (await import("./gc.ts")).gcCommand],
+  ["check", async () => (await import("./check.ts")).checkCommand],
+  ["report", async () => (await import("./report.ts")).reportCommand],
+  ["version", async () => (await import("./version.ts")).versionCommand],
 ];
 
-/** The text of `berth --help`. */
-export function mainHelp(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+/** The subcommand called `name`, loaded; undefined when there is none. */
+export async function loadCommand(name: string): Promise<Command | undefined> {
+  return await COMMANDS.find(([n]) => n === name)?.[1]();
+}
+
+/** The text of `berth --help` (it loads every command, for its summary). */
+export async function mainHelp(): Promise<string> {
+  const commands = await Promise.all(COMMANDS.map(([, load]) => load()));
+  const width = Math.max(...commands.map((c) => c.name.length));
   return [
     `berth ${VERSION}: run one container job on an HPC node under Docker, Podman, Singularity or Apptainer`,
     "",
     "Usage: berth <command> [options]",
     "",
     "Commands:",
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
     'Run "berth <command> --help" for a command\'s options. Exit codes are listed in the README.',
   ].join("\n");
@@ -72,14 +74,14 @@ export async function main(args: string[]): Promise<number> {
     const [name, ...rest] = args;
     if (name === undefined || name === "--help" || name === "-h" || name === "help") {
       if (name === undefined) {
-        console.error(mainHelp());
+        console.error(await mainHelp());
         return ExitCode.Usage;
       }
-      console.log(mainHelp());
+      console.log(await mainHelp());
       return 0;
     }
-    if (name === "--version") return await versionCommand.run([]);
-    const command = COMMANDS.find((c) => c.name === name);
+    if (name === "--version") return await (await loadCommand("version"))!.run([]);
+    const command = await loadCommand(name);
     if (!command) throw new UsageError(`unknown command "${name}" (try "berth --help")`);
     return await command.run(rest);
   } catch (err) {
