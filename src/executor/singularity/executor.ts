@@ -70,6 +70,10 @@ export interface SingularityExecutorOptions {
   binary?: string;
   /** `--image-cache`: the shared SIF cache directory. @default none (convert into the executor's temp dir) */
   imageCache?: string;
+  /** `--image-cache-group`: the gid whose members' cache entries are trusted. @default none */
+  imageCacheGroup?: number;
+  /** `--image-cache-verify`: re-hash a cached SIF against its record before using it. @default false */
+  imageCacheVerify?: boolean;
   /** Directory the executor's own temp dir is created in. */
   tmpDir: string;
   /** berth's host environment snapshot (PATH to find the engine; GPU and session variables). */
@@ -180,6 +184,8 @@ export class SingularityExecutor implements ContainerExecutor {
       credentials: options.credentials,
       insecure: isInsecureRegistry(ref.registry, options.insecureRegistries),
       cacheDir: this.#opts.imageCache,
+      cacheGroup: this.#opts.imageCacheGroup,
+      verifyContent: this.#opts.imageCacheVerify,
       localDir: this.workDir,
       log: this.#opts.log,
       onProgress: options.onProgress,
@@ -215,6 +221,8 @@ export class SingularityExecutor implements ContainerExecutor {
     const loading = obtainSif({
       imageId,
       cacheDir: this.#opts.imageCache,
+      cacheGroup: this.#opts.imageCacheGroup,
+      verifyContent: this.#opts.imageCacheVerify,
       localDir: this.workDir,
       log,
       convert: async (dst) => {

@@ -436,3 +436,39 @@ Deno.test("findCachedSif() returns a trusted entry and null for a missing, plant
     assertEquals(w.builds.length, 1, "findCachedSif() converts nothing");
   });
 });
+
+Deno.test("loadImage() trusts a cache group's entries only when the executor is given that group", async () => {
+  const busybox = await testImage("busybox");
+  await withCache(async (w) => {
+    const gid = 4712;
+    await (await w.make()).loadImage(busybox.id, busybox.path);
+    await Deno.chown(w.cache, 0, gid);
+    await Deno.chmod(w.cache, 0o3775);
+    const entry = join(w.cache, `${sifBaseName(busybox.id)}.sif`);
+    // Another member of the group converted it.
+    await Deno.chown(entry, 1500, gid);
+    await Deno.chown(`${entry}.json`, 1500, gid);
+    const member = recordingLog();
+    const trusted = await fixtureExecutor("singularity", w.dir, {
+      imageCache: w.cache,
+      imageCacheGroup: gid,
+      imageCacheVerify: true,
+      hostEnv: testHostEnv({ BERTH_FIXTURE_BUILD_LOG: w.buildLog }),
+      log: member.log,
+    });
+    w.executors.push(trusted);
+    await trusted.loadImage(busybox.id, busybox.path);
+    assertEquals(member.lines, [`Using cached image "${entry}"`]);
+    assertEquals(trusted.sifPath(busybox.id), entry);
+    const stranger = recordingLog();
+    const untrusting = await w.make({}, stranger.log);
+    await untrusting.loadImage(busybox.id, busybox.path);
+    assertEquals(untrusting.sifPath(busybox.id), join(untrusting.workDir, `${sifBaseName(busybox.id)}.sif`));
+    assertMatch(stranger.lines[0], /may be written by others \(mode 3775, group 4712\)/);
+    assertEquals(
+      (await buildLogLines(w.buildLog)).length,
+      2,
+      "converted by the first and the untrusting one",
+    );
+  });
+});
