@@ -682,7 +682,9 @@ class JobRun {
       }
     }
     this.#stopDeadline();
-    const finalMs = (normalMs: number) => cancelled() || faulted() ? budget.finalStepMs : normalMs;
+    // After a cancel the last steps share what is left of the budget; a failed run (75, 125) is bounded by the
+    // 3-minute guarantee instead, so its local clean-up and final record are not cut short on a busy node.
+    const finalMs = (normalMs: number) => cancelled() ? budget.finalStepMs : normalMs;
     if (this.#tmpDir) {
       const tmpDir = this.#tmpDir;
       await bounded(
@@ -723,13 +725,15 @@ class JobRun {
       "cleanup",
       "Cannot write state.json",
       () => writeState(this.#layout.state, this.#record),
-      finalMs(budget.closeMs),
+      // The final record gets whatever is left of the stop budget, at least one final step's time.
+      cancelled() ? Math.max(budget.finalStepMs, steps.cancelBudgetLeft()) : budget.closeMs,
       false,
     );
     this.#log(`berth finished: exit status ${status}`);
     this.#log(outcome.state);
-    await this.#lock?.release();
+    // The state word stays the log's last line: a step given up earlier that still logs reaches the mirror only.
     this.#logger?.closeFile();
+    await this.#lock?.release();
     return status;
   }
 

@@ -67,7 +67,11 @@ export class StepTimeoutError extends Error {
   /** Its deadline in milliseconds. */
   readonly ms: number;
   constructor(step: StepName, ms: number) {
-    super(`Step "${step}" did not finish within ${formatSeconds(ms)}`);
+    super(
+      ms > 0
+        ? `Step "${step}" did not finish within ${formatSeconds(ms)}`
+        : `Step "${step}" had no time left: the stop budget was used up by the steps before it`,
+    );
     this.name = "StepTimeoutError";
     this.step = step;
     this.ms = ms;

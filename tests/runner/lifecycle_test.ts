@@ -16,7 +16,7 @@ import {
   runJob,
   type RunPlan,
 } from "../../src/runner/mod.ts";
-import type { StepName } from "../../src/runner/steps.ts";
+import type { FaultInjector, StepName } from "../../src/runner/steps.ts";
 import {
   advanceWhenArmed,
   type Behavior,
@@ -418,6 +418,48 @@ Deno.test("runJob() keeps a job Complete when max_run_time passes during output 
     assert((await h.log()).includes("maximum run time exceeded. Stopping container."));
     const manifest = JSON.parse(await Deno.readTextFile(join(h.plan.options.workDir, "output.json")));
     assertEquals(manifest.complete, false);
+  });
+});
+
+Deno.test("runJob() keeps the state word the log's last line when a step given up earlier logs after it", async () => {
+  await withTempDir(async (dir) => {
+    let reached!: () => void;
+    const atOutput = new Promise<void>((r) => reached = r);
+    let release!: () => void;
+    const late = new Promise<void>((r) => release = r);
+    const inject: FaultInjector = async (step, signal) => {
+      if (step !== "output") return;
+      reached();
+      await new Promise<void>((r) => signal.addEventListener("abort", () => r()));
+      await late; // the given-up walk goes on (and logs) while berth releases the lock
+    };
+    const h = await harness(dir, {
+      env: {
+        inject,
+        acquireLock: async (...args: Parameters<typeof acquireJobLock>) => {
+          const lock = await acquireJobLock(...args);
+          return {
+            ...lock,
+            path: lock.path,
+            record: lock.record,
+            update: (patch) => lock.update(patch),
+            release: async () => {
+              release();
+              await new Promise((r) => setTimeout(r, 50));
+              await lock.release();
+            },
+          };
+        },
+      },
+    });
+    const run = runJob(h.plan, h.env);
+    await atOutput;
+    h.cancellation.cancel(SIGTERM);
+    await advanceWhenArmed(h.clock, BUDGET.cancelMs - BUDGET.finalReserveMs);
+    await advanceWhenArmed(h.clock, BUDGET.finalStepMs); // the walk's wrap-up time passes too: given up
+    assertEquals(await run, 125);
+    await assertFinished(h, 125, "Cancelled", 0);
+    assert(!(await h.log()).includes("Collecting output"), "the late walk's lines are not in the file");
   });
 });
 
