@@ -858,9 +858,14 @@ class DockerExecutor implements ContainerExecutor {
       const left = deadline - Date.now();
       try {
         if (mayRun) {
-          // At most half of what is left: the removal must keep its chance.
+          // At most half of what is left: the removal must keep its chance. A kill the engine does not answer
+          // does not stop the forced removal from being asked (it kills too): an engine deaf to one call may
+          // still answer the next, and a container nobody asked to remove would stay running.
           await killContainer(this.#api, ref, name, Math.min(ENGINE_BOUNDS.killMs, left / 2)).catch((err) => {
-            if (err instanceof EngineTimeoutError) throw err;
+            if (!(err instanceof EngineTimeoutError)) return;
+            last = err;
+            this.#noteFailure(err);
+            this.#log(err.message);
           });
         }
         await removeContainer(this.#api, ref, name, Math.max(1, deadline - Date.now()));
@@ -880,5 +885,6 @@ class DockerExecutor implements ContainerExecutor {
         ? last.message
         : `Cannot remove container "${name}": ${last ?? "the engine did not answer in time"}`,
     );
+    this.#log(`Container "${name}" is left on the engine: \`berth gc\` removes it once the engine answers`);
   }
 }

@@ -181,7 +181,12 @@ export async function hijack(
           throw new EngineError(`The engine's answer to attach has a head over 64 KiB`);
         }
         const n = await c.read(buf.subarray(length));
-        if (n === null) throw new EngineError(`The engine closed the attach connection before answering`);
+        if (n === null) {
+          // No answer at all, not even an error status: the engine went away in the middle of the call.
+          throw new EngineError(`The ${label} closed the attach connection before answering`, {
+            brokenNode: true,
+          });
+        }
         length += n;
         end = indexOfHeadEnd(buf, length);
       }
