@@ -372,17 +372,17 @@ for (const step of ["engine", "mounts", "image", "create", "start"] as const) {
 
 Deno.test("runJob() does not count the wait for the job's lock against max_run_time", async () => {
   await withTempDir(async (dir) => {
-    let clock!: FakeClock;
+    const clock = new FakeClock();
     const h = await harness(dir, {
       fields: MAX_RUN_TIME,
       env: {
+        clock,
         acquireLock: async (...args: Parameters<typeof acquireJobLock>) => {
           clock.advance(60_000); // another berth held the lock for a minute
           return await acquireJobLock(...args);
         },
       },
     });
-    clock = h.clock;
     assertEquals(await runJob(h.plan, h.env), 0);
     await assertFinished(h, 0, "Complete", 0);
   });
