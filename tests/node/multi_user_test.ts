@@ -43,9 +43,12 @@ Deno.test({
     const aJob = `mu-${tag}-a`;
     const uuids = [shared, rootJob, aJob];
     // B's first default candidate is planted by A: B must skip it, not fail or share it.
+    // (B's own dir from an earlier run is put aside for the test and put back afterwards.)
     const planted = `/var/lock/berth-${B.uid}`;
-    const plantedBefore = await exists(planted);
-    if (!plantedBefore) await userDir(A, planted, 0o755);
+    const aside = `${planted}.aside-${tag}`;
+    const hadOwn = await exists(planted);
+    if (hadOwn) await Deno.rename(planted, aside);
+    await userDir(A, planted, 0o755);
     const tmp = await userDir(A, await Deno.makeTempDir({ prefix: "berth-mu-tmp-" }), 0o1777);
     const holders: Holder[] = [];
     try {
@@ -127,7 +130,8 @@ Deno.test({
     } finally {
       for (const h of holders) await h.kill();
       await runBerth(["gc", ...uuids, "--runtime-engine", "singularity", "--tmp-dir", tmp]);
-      if (!plantedBefore) await Deno.remove(planted, { recursive: true }).catch(() => {});
+      await Deno.remove(planted, { recursive: true }).catch(() => {});
+      if (hadOwn) await Deno.rename(aside, planted);
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
   },
