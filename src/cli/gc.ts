@@ -20,7 +20,8 @@ runtime dirs, temp dirs they own); root's touches everybody's. With UUIDs, only 
 considered. Containers of a user's rootless Podman are on that user's own service: the user's gc cleans them.
 
 Options:
-  --runtime-dir DIR        clean only this runtime dir (default: the caller's; for root, every user's)
+  --runtime-dir DIR        clean only this runtime dir, when it is the caller's (root: anyone's); default:
+                           the caller's runtime dirs, for root every user's
   --tmp-dir DIR            the runs' tmp dir (default $TMPDIR or /tmp)
   --runtime-engine ENGINE  auto (Docker and Podman), docker, podman; singularity/apptainer have no containers
                            to clean (default auto)

@@ -72,6 +72,10 @@ export async function collectGarbage(o: GcOptions): Promise<GcReport> {
   for (const engine of o.engines) await collectContainers(engine, o, uid, wanted, report);
 
   for (const dir of o.runtimeDirs) {
+    if (uid !== 0 && dir.uid !== uid) {
+      report.notes.push(`skipped runtime dir ${dir.path}: it is uid ${dir.uid}'s, not this user's`);
+      continue;
+    }
     let jobs;
     try {
       jobs = (await listJobs(dir.path, dir.uid)).jobs;

@@ -5,6 +5,9 @@
 
 import { fileURLToPath } from "node:url";
 import { type TestUser, userCommand } from "../helpers/as_user.ts";
+import { assertEquals } from "../helpers/assert.ts";
+import { engineRequest } from "../helpers/engine_api.ts";
+import { testImage } from "../images/mod.ts";
 
 const HOLDER = fileURLToPath(new URL("./fixtures/hold_lock.ts", import.meta.url));
 
@@ -83,4 +86,37 @@ export async function withDirs(n: number, fn: (...dirs: string[]) => Promise<voi
   } finally {
     for (const d of dirs) await Deno.remove(d, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * Creates (without starting) a busybox container `name` with `labels` on the engine behind `socket`, loading the
+ * image first when the engine lacks it: a leftover of a berth that is gone, for gc to judge. Returns its ID.
+ */
+export async function plantContainer(
+  socket: string,
+  name: string,
+  labels: Record<string, string>,
+): Promise<string> {
+  const image = await testImage("busybox");
+  if ((await engineRequest(socket, "GET", `/images/${image.id}/json`)).status !== 200) {
+    const file = await Deno.open(image.path);
+    const res = await engineRequest(socket, "POST", "/images/load?quiet=1", file.readable, {
+      "Content-Type": "application/x-tar",
+    });
+    assertEquals(res.status, 200, res.text);
+  }
+  const res = await engineRequest(
+    socket,
+    "POST",
+    `/containers/create?name=${name}`,
+    JSON.stringify({
+      Image: image.id,
+      Cmd: ["sleep", "300"],
+      Labels: labels,
+      HostConfig: { NetworkMode: "none" },
+    }),
+    { "Content-Type": "application/json" },
+  );
+  assertEquals(res.status, 201, res.text);
+  return (res.json as { Id: string }).Id;
 }

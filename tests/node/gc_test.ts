@@ -7,39 +7,13 @@ import { join } from "node:path";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { runBerth } from "../helpers/berth.ts";
 import { ENGINE_SOCKETS, engineRequest } from "../helpers/engine_api.ts";
-import { testImage } from "../images/mod.ts";
 import { acquireJobLock } from "../../src/node/lock.ts";
 import { lockPath } from "../../src/node/runtime_dir.ts";
 import { createJobTmpDir, jobOfTmpDir, jobTmpDirPrefix } from "../../src/node/tmp_dirs.ts";
 import { containerIdentity } from "../../src/node/container_name.ts";
-import { deadPid, withDirs } from "./_helpers.ts";
+import { deadPid, plantContainer, withDirs } from "./_helpers.ts";
 
 const exists = (p: string) => Deno.lstat(p).then(() => true, () => false);
-
-async function plant(socket: string, name: string, labels: Record<string, string>): Promise<string> {
-  const image = await testImage("busybox");
-  if ((await engineRequest(socket, "GET", `/images/${image.id}/json`)).status !== 200) {
-    const file = await Deno.open(image.path);
-    const res = await engineRequest(socket, "POST", "/images/load?quiet=1", file.readable, {
-      "Content-Type": "application/x-tar",
-    });
-    assertEquals(res.status, 200, res.text);
-  }
-  const res = await engineRequest(
-    socket,
-    "POST",
-    `/containers/create?name=${name}`,
-    JSON.stringify({
-      Image: image.id,
-      Cmd: ["sleep", "300"],
-      Labels: labels,
-      HostConfig: { NetworkMode: "none" },
-    }),
-    { "Content-Type": "application/json" },
-  );
-  assertEquals(res.status, 201, res.text);
-  return (res.json as { Id: string }).Id;
-}
 
 async function containerExists(socket: string, id: string): Promise<boolean> {
   return (await engineRequest(socket, "GET", `/containers/${id}/json`)).status === 200;
@@ -69,7 +43,7 @@ for (const engine of ["docker", "podman"] as const) {
           run: "0badc0de",
           lockPath: lockPath(rt, orphan),
         });
-        const orphanId = await plant(socket, orphanIdentity.name, {
+        const orphanId = await plantContainer(socket, orphanIdentity.name, {
           "org.berth.managed": "true",
           ...orphanIdentity.labels,
         });
@@ -80,7 +54,7 @@ for (const engine of ["docker", "podman"] as const) {
           run: lock.record.run!,
           lockPath: lock.path,
         });
-        const liveId = await plant(socket, liveIdentity.name, {
+        const liveId = await plantContainer(socket, liveIdentity.name, {
           "org.berth.managed": "true",
           ...liveIdentity.labels,
         });
@@ -92,21 +66,21 @@ for (const engine of ["docker", "podman"] as const) {
           run: other.record.run!,
           lockPath: other.path,
         });
-        const otherId = await plant(socket, otherIdentity.name, {
+        const otherId = await plantContainer(socket, otherIdentity.name, {
           "org.berth.managed": "true",
           ...otherIdentity.labels,
         });
         ids.push(otherId);
         // The live job's lock with a token that is not the holder's: an earlier run's container, now garbage.
         const earlier = containerIdentity({ uuid: live, uid, run: "00000001", lockPath: lock.path });
-        const earlierId = await plant(socket, earlier.name, {
+        const earlierId = await plantContainer(socket, earlier.name, {
           "org.berth.managed": "true",
           ...earlier.labels,
         });
         ids.push(earlierId);
         // Another user's orphan: only that user's gc (or root's) may remove it; this one runs as root, so it is
         // checked by the two-user tests instead. Names the orphan's job but lacks the managed label: not berth's.
-        const foreignId = await plant(socket, `not-berth-${tag}`, { "org.berth.job": orphan });
+        const foreignId = await plantContainer(socket, `not-berth-${tag}`, { "org.berth.job": orphan });
         ids.push(foreignId);
 
         const staleTmp = await Deno.makeTempDir({ dir: tmp, prefix: jobTmpDirPrefix(orphan) });

@@ -10,7 +10,9 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "../help
 import { runBerth } from "../helpers/berth.ts";
 import { runBerthAsUser, TEST_USERS, testUsersMissing, userDir } from "../helpers/as_user.ts";
 import { testImage } from "../images/mod.ts";
-import { type Holder, startHolder } from "./_helpers.ts";
+import { deadPid, type Holder, plantContainer, startHolder } from "./_helpers.ts";
+import { ENGINE_SOCKETS, engineRequest } from "../helpers/engine_api.ts";
+import { containerIdentity } from "../../src/node/container_name.ts";
 
 const missing = await testUsersMissing();
 const [A, B] = [TEST_USERS.first, TEST_USERS.second];
@@ -177,6 +179,40 @@ Deno.test({
       }
     } finally {
       await Deno.remove(base, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "berth gc on Docker: a user's gc leaves another user's leftover container alone; its owner's gc removes it",
+  ignore: missing !== null,
+  async fn() {
+    const socket = ENGINE_SOCKETS.docker;
+    const tag = crypto.randomUUID().slice(0, 8);
+    const uuid = `mu-gc-${tag}`;
+    const gone = await deadPid();
+    // B's run died without cleaning up: its lock file names a dead berth, its container is still there.
+    const rt = await userDir(B, await Deno.makeTempDir({ prefix: "berth-mu-gc-" }), 0o755);
+    const lock = join(rt, `berth-${uuid}.lock`);
+    await Deno.writeTextFile(lock, JSON.stringify({ uuid, pid: gone, uid: B.uid, run: "0badc0de" }));
+    await Deno.chown(lock, B.uid, B.gid);
+    const id = containerIdentity({ uuid, uid: B.uid, run: "0badc0de", lockPath: lock });
+    const ctr = await plantContainer(socket, id.name, { "org.berth.managed": "true", ...id.labels });
+    try {
+      const gc = ["gc", uuid, "--runtime-engine", "docker", "--runtime-dir", rt, "--tmp-dir", rt];
+      const byA = await runBerthAsUser(A, gc);
+      assertEquals([byA.code, byA.stdout], [0, "nothing to remove\n"], byA.stderr);
+      assertStringIncludes(byA.stderr, `skipped runtime dir ${rt}: it is uid ${B.uid}'s, not this user's`);
+      assertEquals(await exists(lock), true, "another user's stale lock is left alone");
+      assertEquals((await engineRequest(socket, "GET", `/containers/${ctr}/json`)).status, 200);
+      const byB = await runBerthAsUser(B, gc);
+      assertEquals(byB.code, 0, byB.stderr);
+      assertStringIncludes(byB.stdout, `removed container ${id.name} (job ${uuid}, created) on docker`);
+      assertEquals((await engineRequest(socket, "GET", `/containers/${ctr}/json`)).status, 404);
+    } finally {
+      await engineRequest(socket, "DELETE", `/containers/${ctr}?force=1`);
+      await Deno.remove(rt, { recursive: true });
     }
   },
 });
