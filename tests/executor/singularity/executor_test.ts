@@ -12,6 +12,7 @@ import {
 } from "../../../src/executor/singularity/mod.ts";
 import type { ContainerSpec } from "../../../src/executor/types.ts";
 import { testImage } from "../../images/mod.ts";
+import { plainSpec } from "../../helpers/container_spec.ts";
 import {
   CollectingSink,
   FIXTURE_GENERATIONS,
@@ -68,24 +69,15 @@ async function spec(
   image: "busybox" | "multilayer",
   fields: Partial<ContainerSpec>,
 ): Promise<ContainerSpec> {
-  return {
+  return plainSpec({
     name: "zzzzz-dz642-singularitytest",
     image: (await testImage(image)).id,
     command: ["true"],
-    workingDir: "/",
     env: { PATH: "/bin:/usr/bin" },
-    mounts: {},
-    vcpus: 0,
-    ram: 0,
-    gpu: { stack: "", deviceCount: 0 },
-    enableNetwork: false,
-    networkMode: "default",
-    cgroupParent: "",
-    stdin: null,
     stdout: run.stdout.stream,
     stderr: run.stderr.stream,
     ...fields,
-  };
+  });
 }
 
 async function runToEnd(run: Run, s: ContainerSpec): Promise<number> {
