@@ -189,22 +189,51 @@ const PHASES_BEFORE_WAIT: StepName[] = [
   "diagnostics",
   "start",
 ];
-for (const step of PHASES_BEFORE_WAIT) {
-  Deno.test(`runJob() honours SIGTERM during the ${step} phase: Cancelled, 143, nothing left`, async () => {
-    await withTempDir(async (dir) => {
-      const faults = faultPlan({ hangAt: step });
-      const h = await harness(dir, { env: { inject: faults.inject } });
-      const run = runJob(h.plan, h.env);
-      await faults.reached(step);
-      h.cancellation.cancel(SIGTERM);
-      assertEquals(await run, 143);
-      await assertFinished(h, 143, "Cancelled", null);
-      const log = await h.log();
-      assert(log.includes("caught signal: terminated"), log.join("\n"));
-      assert(log.includes(`Phase ${step}: 0.000 s (given up: cancelled)`), log.join("\n"));
-      if (h.exec.calls.includes("runtime")) assertEquals(h.exec.calls.at(-1), "close");
+// max_run_time counts from the moment berth holds the job's lock (SEAMS decision 7): every phase is bounded.
+const MAX_RUN_TIME = { scheduling_parameters: { max_run_time: 7 } };
+/** The two ways a run is cancelled in a phase: a signal, or max_run_time passing (7 s on the fake clock). */
+const CANCELS = [
+  {
+    what: "SIGTERM",
+    status: 143,
+    fields: {},
+    cancel: (h: Harness) => h.cancellation.cancel(SIGTERM),
+    line: "caught signal: terminated",
+    error: "caught signal: terminated",
+    ms: 0,
+  },
+  {
+    what: "max_run_time",
+    status: 124,
+    fields: MAX_RUN_TIME,
+    cancel: (h: Harness) => h.clock.advance(7000),
+    line: "maximum run time exceeded. Stopping container.",
+    error: "maximum run time exceeded (7 s)",
+    ms: 7000,
+  },
+];
+for (const c of CANCELS) {
+  for (const step of PHASES_BEFORE_WAIT) {
+    Deno.test(`runJob() honours ${c.what} during the ${step} phase: Cancelled, ${c.status}, nothing left`, async () => {
+      await withTempDir(async (dir) => {
+        const faults = faultPlan({ hangAt: step });
+        const h = await harness(dir, { fields: c.fields, env: { inject: faults.inject } });
+        const run = runJob(h.plan, h.env);
+        await faults.reached(step);
+        c.cancel(h);
+        assertEquals(await run, c.status);
+        await assertFinished(h, c.status, "Cancelled", null);
+        assertEquals((await h.state()).error, c.error);
+        const log = await h.log();
+        assert(log.includes(c.line), log.join("\n"));
+        assert(
+          log.includes(`Phase ${step}: ${(c.ms / 1000).toFixed(3)} s (given up: cancelled)`),
+          log.join("\n"),
+        );
+        if (h.exec.calls.includes("runtime")) assertEquals(h.exec.calls.at(-1), "close");
+      });
     });
-  });
+  }
 }
 
 Deno.test("runJob() honours SIGTERM while the container runs: stopped, Cancelled, 143", async () => {
@@ -348,27 +377,6 @@ Deno.test("runJob() stops the container after max_run_time: Cancelled, 124", asy
     assert((await h.log()).includes("maximum run time exceeded. Stopping container."));
   });
 });
-
-// max_run_time counts from the moment berth holds the job's lock (SEAMS decision 7): every phase is bounded.
-const MAX_RUN_TIME = { scheduling_parameters: { max_run_time: 7 } };
-for (const step of ["engine", "mounts", "image", "create", "start"] as const) {
-  Deno.test(`runJob() stops at max_run_time during the ${step} phase: Cancelled, 124, nothing left`, async () => {
-    await withTempDir(async (dir) => {
-      const faults = faultPlan({ hangAt: step });
-      const h = await harness(dir, { fields: MAX_RUN_TIME, env: { inject: faults.inject } });
-      const run = runJob(h.plan, h.env);
-      await faults.reached(step);
-      h.clock.advance(7000);
-      assertEquals(await run, 124);
-      await assertFinished(h, 124, "Cancelled", null);
-      assertEquals((await h.state()).error, "maximum run time exceeded (7 s)");
-      const log = await h.log();
-      assert(log.includes("maximum run time exceeded. Stopping container."), log.join("\n"));
-      assert(log.includes(`Phase ${step}: 7.000 s (given up: cancelled)`), log.join("\n"));
-      if (h.exec.calls.includes("runtime")) assertEquals(h.exec.calls.at(-1), "close");
-    });
-  });
-}
 
 Deno.test("runJob() does not count the wait for the job's lock against max_run_time", async () => {
   await withTempDir(async (dir) => {
