@@ -42,6 +42,7 @@ import { pumpOutput, pumpStdin } from "./stdio.ts";
 import { engineVersion, pingEngine } from "./system.ts";
 import { EngineApiError, EngineTimeoutError, EngineTransport, isPermissionError } from "./transport.ts";
 import { describeRuntime, negotiateApiVersion } from "./version.ts";
+import { cachedRuntime, runtimeCacheKey } from "./runtime_cache.ts";
 import { startWatchdog, type Watchdog } from "./watchdog.ts";
 
 /** Options of {@link createDockerExecutor}. */
@@ -75,6 +76,11 @@ export interface DockerExecutorOptions {
   uid?: number;
   /** Group ID of a device file, or null when missing (ROCm); by default from `Deno.statSync`. */
   deviceGroup?: (path: string) => number | null;
+  /**
+   * Where `runtime()` may keep the engine's description for the next runs (the user's runtime dir; see
+   * `runtime_cache.ts`); undefined: `GET /version` is asked every time.
+   */
+  runtimeCacheDir?: string;
 }
 
 /** Exit code reported for a container that was stopped (killed) before its exit status could be read. */
@@ -247,6 +253,8 @@ class DockerExecutor implements ContainerExecutor {
   #health: EngineHealth = "answering";
   #engineFacts: EngineFacts;
   #negotiated: Promise<void> | null = null;
+  /** What the runtime cache's entry must match (from the socket and the ping); null: no cache. */
+  #runtimeCacheKey: string | null = null;
   #runtime: Promise<string> | null = null;
   #waiting: Promise<number> | null = null;
 
@@ -293,6 +301,9 @@ class DockerExecutor implements ContainerExecutor {
       flavor: ping.flavor,
       rootless: ping.flavor === "podman" && this.#rootlessService(),
     };
+    if (this.#opts.runtimeCacheDir !== undefined) {
+      this.#runtimeCacheKey = runtimeCacheKey(this.#socket.path, ping);
+    }
     // Engines older than API 1.25 send no Api-Version header: ask /version then (it is read once anyway).
     const info = ping.apiVersion !== ""
       ? { ApiVersion: ping.apiVersion }
@@ -319,11 +330,20 @@ class DockerExecutor implements ContainerExecutor {
   }
 
   runtime(): Promise<string> {
-    this.#runtime ??= engineVersion(this.#api).then(
-      (info) => describeRuntime(this.#engine, info),
-      () => describeRuntime(this.#engine, null),
-    );
+    this.#runtime ??= this.#describeRuntime();
     return this.#runtime;
+  }
+
+  /** `GET /version` as one line, or the node's cached line for this engine (never rejects). */
+  async #describeRuntime(): Promise<string> {
+    const ask = () =>
+      engineVersion(this.#api).then((info) => describeRuntime(this.#engine, info), () => null);
+    const dir = this.#opts.runtimeCacheDir;
+    const key = this.#runtimeCacheKey;
+    const line = dir !== undefined && key !== null
+      ? await cachedRuntime({ dir, socket: this.#socket.path, key, describe: ask })
+      : await ask();
+    return line ?? describeRuntime(this.#engine, null);
   }
 
   async loadImage(
@@ -429,16 +449,27 @@ class DockerExecutor implements ContainerExecutor {
       }
       created.resolve(id);
       stillCreating();
-      const mismatch = compareMounts(spec.mounts, (await inspectContainer(this.#api, id)).Mounts);
+      // The mount check and the attach are independent requests: both in flight at once (one round trip less
+      // before the start). A refused container's attach connection is closed with it.
+      const attaching = attachContainer(this.#api, id).then(
+        (conn) => ({ conn, error: null }),
+        (error: unknown) => ({ conn: null, error }),
+      );
+      let mismatch: string | null;
+      try {
+        mismatch = compareMounts(spec.mounts, (await inspectContainer(this.#api, id)).Mounts);
+      } catch (err) {
+        void attaching.then((a) => a.conn?.conn.close());
+        throw err;
+      }
       if (mismatch !== null) {
+        void attaching.then((a) => a.conn?.conn.close());
         await this.#removeNow(id, name);
         throw new EngineError(`Refusing container "${name}": ${mismatch}`, { brokenNode: false });
       }
-      stillCreating();
-      let attach;
-      try {
-        attach = await attachContainer(this.#api, id);
-      } catch (err) {
+      const { conn: attach, error: attachError } = await attaching;
+      if (attach === null) {
+        const err = attachError;
         if (
           !(err instanceof EngineApiError && err.status === 409 && /preparing container/.test(err.message))
         ) {
