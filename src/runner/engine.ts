@@ -22,6 +22,8 @@ export interface DockerFactoryOptions {
   log: LogFn;
   /** Watchdog interval in milliseconds. */
   watchdogIntervalMs?: number;
+  /** Where the engine's runtime description may be kept for the next runs (the user's runtime dir). */
+  runtimeCacheDir?: string;
 }
 
 /** Options for the Singularity/Apptainer executor factory. */
@@ -76,6 +78,8 @@ export interface SelectEngineOptions {
   watchdogIntervalMs: number;
   /** True when the image is a SIF file: `auto` then looks only for Apptainer/Singularity, which can run it. */
   sifImage?: boolean;
+  /** Where a Docker/Podman executor may keep the engine's runtime description for the next runs. */
+  runtimeCacheDir?: string;
 }
 
 /** The executor chosen, and the engine it drives. */
@@ -104,6 +108,7 @@ export async function selectEngine(
       hostEnv: options.hostEnv,
       log,
       watchdogIntervalMs: options.watchdogIntervalMs,
+      runtimeCacheDir: options.runtimeCacheDir,
     });
   const singularity = (engine: "singularity" | "apptainer" | "auto") =>
     factories.singularity({

@@ -4,10 +4,15 @@
  * deadline from the {@link BUDGET} table and records how long it took; the pieces each step uses live in their
  * own modules (container spec, stdio files, output collection, disk-full classification).
  *
- * Steps: lock; work dir; log; setup (first state record); engine; mounts; image; create; diagnostics; start;
- * wait; then, on every path: stop and remove the container; flush the stdio files; collect the output; manifest;
- * clean up; final state; unlock. Every step is logged in `logs/crunch-run.txt`, whose last line is the final
- * state word, with one `Phase <step>: <seconds> s` line per step.
+ * Steps: lock; work dir; log; setup (first state record); engine; image; mounts; create; start; wait; then, on
+ * every path: stop and remove the container; flush the stdio files; collect the output; manifest; clean up; final
+ * state; unlock. Every step is logged in `logs/crunch-run.txt`, whose last line is the final state word, with one
+ * `Phase <step>: <seconds> s` line per step.
+ *
+ * Nothing that can wait is on the way to the container's start (#17): the runtime's description (`Using container
+ * runtime: …`, Podman's `GET /version` takes seconds) is asked for as soon as the engine is chosen and recorded
+ * when it comes; the diagnostics (`node-info.txt`, `container.json`) are written while the container starts and
+ * runs. The run waits for both before its final record.
  *
  * Ownership of what a run creates: the lock, the work dir's log file and reserve, the job's temp dir, the
  * executor (and so the container), the stdio files and the `max_run_time` timer all belong to one
@@ -47,7 +52,7 @@ import { BUDGET, type Budget } from "./budget.ts";
 import { type Cancellation, type CancelReason, describeCancel, SIGNAL_NAMES } from "./cancel.ts";
 import { buildContainerSpec, imageDefaults } from "./container_spec.ts";
 import { prepareCuda } from "./cuda.ts";
-import { type Clock, REAL_CLOCK, startDeadline } from "./deadline.ts";
+import { type Clock, REAL_CLOCK, startDeadline, type TimerId } from "./deadline.ts";
 import { describeFull, type FullPlace, whereFull } from "./disk_full.ts";
 import { type ExecutorFactories, selectEngine } from "./engine.ts";
 import { describeContainerExit, exitStatusFor, type Outcome, reservedCodeNote } from "./exit_status.ts";
@@ -175,6 +180,15 @@ class JobRun {
   #stopDeadline: () => void = () => {};
   #hoststat: StatsHandle | null = null;
   #crunchstat: StatsHandle | null = null;
+  /** Settles (never rejects) once the runtime's description was recorded, or its failure kept; null before. */
+  #runtime: Promise<void> | null = null;
+  #runtimeSettled = false;
+  /** Asking the runtime what it is failed: a fault of this node, thrown by the next step that needs it. */
+  #runtimeError: unknown = null;
+  /** Set once the final record is being written: a late runtime answer is then dropped. */
+  #recordFinal = false;
+  /** The diagnostics written while the container starts and runs (never rejects); null when not begun. */
+  #diagnosing: Promise<void> | null = null;
 
   constructor(plan: RunPlan, env: RunEnvironment) {
     this.#plan = plan;
@@ -300,6 +314,7 @@ class JobRun {
           log: this.#log,
           watchdogIntervalMs: opts.watchdogInterval * 1000,
           sifImage: this.#plan.image.kind === "sif",
+          runtimeCacheDir: opts.runtimeDir,
         }, this.#env.factories), {
         deadlineMs: budget.engineMs,
         timeoutError: unresponsive("choosing the container engine"),
@@ -307,23 +322,8 @@ class JobRun {
       });
       this.#executor = selected.executor;
       const executor = selected.executor;
+      this.#askRuntime(executor);
       await this.#lock?.update({ engine: selected.engine });
-      const runtime = await steps.run("engine", async () => {
-        try {
-          return await executor.runtime();
-        } catch (err) {
-          // The engine berth was told to use (or found) cannot even say what it is: a fault of this node.
-          if (err instanceof EngineError && !err.brokenNode) {
-            throw new EngineError(errorLine(err), { cause: err, brokenNode: true });
-          }
-          throw err;
-        }
-      }, {
-        deadlineMs: budget.engineMs,
-        timeoutError: unresponsive("reading the engine's version"),
-      });
-      this.#record.runtime = runtime;
-      this.#log(`Using container runtime: ${runtime}`);
 
       // The image comes before the mounts: a registry image's config (its User decides who owns the writable
       // mounts) is known only once the engine pulled it or berth fetched it.
@@ -331,6 +331,7 @@ class JobRun {
       this.#log(`Image ${JSON.stringify(imageRefText(job.container_image))}: ${describeSource(source)}`);
       const started = this.#clock.now();
       const prepared = await steps.run("image", async (signal) => {
+        this.#throwRuntimeFailure();
         const progress = createProgressReporter({
           tty: this.#env.stderrIsTerminal ? this.#env.stderr : null,
           log: this.#log,
@@ -398,15 +399,24 @@ class JobRun {
       });
       this.#log(`Creating container ${JSON.stringify(spec.name)}`);
       await steps.run("create", async () => {
+        this.#throwRuntimeFailure();
         await claims.verify();
-        await executor.create(spec);
+        try {
+          await executor.create(spec);
+        } catch (err) {
+          // A runtime that could not say what it is fails its create too (the Singularity executor needs the
+          // version for its flags): report the cause, a fault of this node.
+          this.#throwRuntimeFailure();
+          throw err;
+        }
       }, {
         deadlineMs: budget.createMs,
         timeoutError: unresponsive("creating the container"),
         // A create that settles after it was given up made a container nobody will remove otherwise.
         late: () => executor.close(),
       });
-      await steps.run("diagnostics", () => this.#diagnostics());
+      // Written while the container starts and runs; the run waits for them before its final record.
+      this.#diagnosing = steps.run("diagnostics", () => this.#diagnostics()).catch(() => {});
 
       this.#log("Starting container");
       this.#started = true;
@@ -487,7 +497,7 @@ class JobRun {
   async #failed(err: unknown): Promise<RunResult> {
     const { cancellation } = this.#env;
     const step = this.#steps.current;
-    const prefix = STEP_ERRORS[step] ?? "Failed";
+    const prefix = (err === this.#runtimeError ? STEP_ERRORS.engine : STEP_ERRORS[step]) ?? "Failed";
     if (err instanceof StepCancelledError || cancellation.reason) {
       if (!(err instanceof StepCancelledError)) this.#log(`${prefix}: ${errorLine(err)}`);
       const cancel = cancellation.reason!;
@@ -596,6 +606,32 @@ class JobRun {
     return this.#stdio;
   }
 
+  /**
+   * Asks the executor which runtime it drives, without waiting for the answer: `Using container runtime: …` and
+   * `state.json` `runtime` are written when it comes (they describe the engine; nothing before the start needs
+   * them). A runtime that cannot say what it is, is a fault of this node: the next step that needs the runtime
+   * fails with that error (see {@link #throwRuntimeFailure}).
+   */
+  #askRuntime(executor: ContainerExecutor): void {
+    this.#runtime = executor.runtime().then((runtime) => {
+      this.#runtimeSettled = true;
+      if (this.#recordFinal) return;
+      this.#record.runtime = runtime;
+      this.#log(`Using container runtime: ${runtime}`);
+    }, (err) => {
+      this.#runtimeSettled = true;
+      // The engine berth was told to use (or found) cannot even say what it is: a fault of this node.
+      this.#runtimeError = err instanceof EngineError && !err.brokenNode
+        ? new EngineError(errorLine(err), { cause: err, brokenNode: true })
+        : err;
+    });
+  }
+
+  /** Throws the runtime's failure when asking it what it is has failed already. */
+  #throwRuntimeFailure(): void {
+    if (this.#runtimeError !== null) throw this.#runtimeError;
+  }
+
   async #diagnostics(): Promise<void> {
     const opts = this.#plan.options;
     try {
@@ -685,6 +721,21 @@ class JobRun {
     // After a cancel the last steps share what is left of the budget; a failed run (75, 125) is bounded by the
     // 3-minute guarantee instead, so its local clean-up and final record are not cut short on a busy node.
     const finalMs = (normalMs: number) => cancelled() ? budget.finalStepMs : normalMs;
+    if (this.#diagnosing !== null) await this.#within(this.#diagnosing, finalMs(budget.closeMs));
+    if (this.#runtime !== null && !this.#runtimeSettled) {
+      // Only a slow engine gets here (its version request is bounded by the executor).
+      const runtime = this.#runtime;
+      await bounded(
+        "engine",
+        "Cannot read the container runtime's version",
+        () => runtime,
+        cancelled() ? budget.finalStepMs : budget.engineMs,
+      );
+    }
+    if (this.#runtimeError !== null && this.#record.runtime === "") {
+      this.#log(`Cannot read the container runtime's version: ${errorLine(this.#runtimeError)}`);
+    }
+    this.#recordFinal = true;
     if (this.#tmpDir) {
       const tmpDir = this.#tmpDir;
       await bounded(
@@ -777,6 +828,16 @@ class JobRun {
       this.#log(line);
       return line;
     }
+  }
+
+  /** Waits for `promise` (which never rejects) at most `ms` on the run's clock. */
+  async #within(promise: Promise<void>, ms: number): Promise<void> {
+    let timer: TimerId | undefined;
+    await Promise.race([
+      promise,
+      new Promise<void>((resolve) => timer = this.#clock.setTimeout(resolve, ms)),
+    ]);
+    this.#clock.clearTimeout(timer!);
   }
 
   async #stopStats(which: "crunchstat" | "hoststat"): Promise<void> {

@@ -155,24 +155,31 @@ Deno.test("runJob() passes a reserved container exit code through as 1, the real
   });
 });
 
+/** Takes the job lock as berth does, but runs `before` when berth releases it (before the release itself). */
+function lockReleasedAfter(before: () => Promise<void>): typeof acquireJobLock {
+  return async (...args) => {
+    const lock = await acquireJobLock(...args);
+    return {
+      ...lock,
+      path: lock.path,
+      record: lock.record,
+      update: (patch) => lock.update(patch),
+      release: async () => {
+        await before();
+        await lock.release();
+      },
+    };
+  };
+}
+
 Deno.test("runJob() releases the job lock only after the final state.json is written", async () => {
   await withTempDir(async (dir) => {
     let stateAtRelease = "";
     const h = await harness(dir, {
       env: {
-        acquireLock: async (...args: Parameters<typeof acquireJobLock>) => {
-          const lock = await acquireJobLock(...args);
-          return {
-            ...lock,
-            path: lock.path,
-            record: lock.record,
-            update: (patch) => lock.update(patch),
-            release: async () => {
-              stateAtRelease = JSON.parse(await Deno.readTextFile(join(dir, "work/state.json"))).state;
-              await lock.release();
-            },
-          };
-        },
+        acquireLock: lockReleasedAfter(async () => {
+          stateAtRelease = JSON.parse(await Deno.readTextFile(join(dir, "work/state.json"))).state;
+        }),
       },
     });
     assertEquals(await runJob(h.plan, h.env), 0);
@@ -186,7 +193,6 @@ const PHASES_BEFORE_WAIT: StepName[] = [
   "mounts",
   "image",
   "create",
-  "diagnostics",
   "start",
 ];
 // max_run_time counts from the moment berth holds the job's lock (SEAMS decision 7): every phase is bounded.
@@ -235,6 +241,54 @@ for (const c of CANCELS) {
     });
   }
 }
+
+Deno.test("runJob() writes the diagnostics while the container runs, and honours SIGTERM during them", async () => {
+  await withTempDir(async (dir) => {
+    const faults = faultPlan({ hangAt: "diagnostics" });
+    const h = await harness(dir, { env: { inject: faults.inject } });
+    h.exec.exitCode = null;
+    const run = runJob(h.plan, h.env);
+    await faults.reached("diagnostics");
+    await h.exec.entered("wait");
+    h.cancellation.cancel(SIGTERM);
+    assertEquals(await run, 143);
+    await assertFinished(h, 143, "Cancelled", 137);
+    const log = await h.log();
+    assert(log.includes("Phase diagnostics: 0.000 s (given up: cancelled)"), log.join("\n"));
+    assertEquals(h.exec.calls, ["runtime", "prepareImage", "create", "start", "wait", "stop", "close"]);
+  });
+});
+
+Deno.test("runJob() starts the container without waiting for the runtime's description, and records it", async () => {
+  await withTempDir(async (dir) => {
+    let open!: () => void;
+    const h = await harness(dir);
+    h.exec.behavior.runtime = { gate: new Promise<void>((r) => open = r) };
+    const run = runJob(h.plan, h.env);
+    await h.exec.entered("wait");
+    assertEquals(h.exec.calls, ["runtime", "prepareImage", "create", "start", "wait"]);
+    open();
+    assertEquals(await run, 0);
+    await assertFinished(h, 0, "Complete", 0);
+    assertEquals((await h.state()).runtime, "fake engine 1.0");
+    assert((await h.log()).includes("Using container runtime: fake engine 1.0"));
+  });
+});
+
+Deno.test("runJob() treats a runtime that cannot say what it is as a fault of the node: Queued, 75", async () => {
+  await withTempDir(async (dir) => {
+    const h = await harness(dir);
+    h.exec.behavior.runtime = { reject: new EngineError('"fake --version" exited with status 1: broken') };
+    assertEquals(await runJob(h.plan, h.env), 75);
+    await assertFinished(h, 75, "Queued", null);
+    const log = await h.log();
+    assert(
+      log.includes('Cannot use the container engine: "fake --version" exited with status 1: broken'),
+      log.join("\n"),
+    );
+    assert(!h.exec.calls.includes("create"), h.exec.calls.join(" "));
+  });
+});
 
 Deno.test("runJob() honours SIGTERM while the container runs: stopped, Cancelled, 143", async () => {
   await withTempDir(async (dir) => {
@@ -444,20 +498,10 @@ Deno.test("runJob() keeps the state word the log's last line when a step given u
     const h = await harness(dir, {
       env: {
         inject,
-        acquireLock: async (...args: Parameters<typeof acquireJobLock>) => {
-          const lock = await acquireJobLock(...args);
-          return {
-            ...lock,
-            path: lock.path,
-            record: lock.record,
-            update: (patch) => lock.update(patch),
-            release: async () => {
-              release();
-              await new Promise((r) => setTimeout(r, 50));
-              await lock.release();
-            },
-          };
-        },
+        acquireLock: lockReleasedAfter(async () => {
+          release();
+          await new Promise((r) => setTimeout(r, 50));
+        }),
       },
     });
     const run = runJob(h.plan, h.env);
