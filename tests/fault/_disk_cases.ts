@@ -3,16 +3,15 @@
  * (`_tmpfs.ts`). The job filling its work dir fails the job (125, node untouched) and the final `state.json` and
  * log lines are still written; berth finding the node's tmp dir full (staging a mount, converting an image) is a
  * fault of the node (75, marker). See `_fault.ts` for what every case asserts.
+ * @module
  */
 
 import { join } from "node:path";
 import type { EngineCase, Workspace } from "../e2e/_harness.ts";
-import { testImage } from "../images/mod.ts";
-import { CANCEL_BOUND_S, type FaultCase, type Rig, UNRESPONSIVE_BOUND_S, until } from "./_fault.ts";
+import { type FaultCase, type Rig, until } from "./_fault.ts";
+import { busyboxJob, cancelled, NODE_FAULT } from "./_jobs.ts";
 import { plainRig, singularityRig } from "./_rigs.ts";
 import { mountTmpfs, unmountTmpfs } from "./_tmpfs.ts";
-
-const busybox = await testImage("busybox");
 
 /** Resolves once the container's output has begun to reach `logs/stdout.txt`. */
 async function firstOutput(ws: Workspace): Promise<void> {
@@ -61,41 +60,19 @@ export function diskCases(engine: EngineCase): FaultCase[] {
       engine,
       phase: "wait",
       fault: "the job's output fills a 4 MiB work dir",
-      job: {
-        container_image: busybox.path,
-        command: ["sh", "-c", "yes 0123456789abcdef | head -c 20000000; sleep 100"],
-        mounts: { "/out": { kind: "tmp" } },
-      },
+      job: busyboxJob("yes 0123456789abcdef | head -c 20000000; sleep 100"),
       // Measured from the container's first output byte, when the filling begins.
-      expect: {
-        code: 125,
-        state: "Cancelled",
-        marker: false,
-        boundS: CANCEL_BOUND_S,
-        logLine: /The work dir's file system is full/,
-      },
+      expect: { ...cancelled(125), exitCode: undefined, logLine: /The work dir's file system is full/ },
       rig: onTmpfs("work", 4096, plainRig((ws) => firstOutput(ws))),
     },
     {
       engine,
       phase: "mounts",
       fault: "a 3 MiB text mount staged into a 1 MiB tmp dir",
-      job: {
-        container_image: busybox.path,
-        command: ["true"],
-        mounts: {
-          "/out": { kind: "tmp" },
-          "/in/big.txt": { kind: "text", content: "x".repeat(3 << 20) },
-        },
-      },
-      expect: {
-        code: 75,
-        state: "Queued",
-        exitCode: null,
-        marker: true,
-        boundS: UNRESPONSIVE_BOUND_S,
-        logLine: /The node's tmp dir is full/,
-      },
+      job: busyboxJob("true", {
+        mounts: { "/out": { kind: "tmp" }, "/in/big.txt": { kind: "text", content: "x".repeat(3 << 20) } },
+      }),
+      expect: { ...NODE_FAULT, logLine: /The node's tmp dir is full/ },
       rig: onTmpfs("tmp", 1024, plainRig(() => Promise.resolve())),
     },
   ];
@@ -104,15 +81,8 @@ export function diskCases(engine: EngineCase): FaultCase[] {
       engine,
       phase: "image",
       fault: "the image converted in a 1 MiB tmp dir",
-      job: { container_image: busybox.path, command: ["true"], mounts: { "/out": { kind: "tmp" } } },
-      expect: {
-        code: 75,
-        state: "Queued",
-        exitCode: null,
-        marker: true,
-        boundS: UNRESPONSIVE_BOUND_S,
-        logLine: /^Error suggests node is unable to run containers: /,
-      },
+      job: busyboxJob("true"),
+      expect: NODE_FAULT,
       rig: onTmpfs("tmp", 1024, singularityRig([], () => Promise.resolve(), { privateCache: "cache" })),
     });
   }

@@ -9,21 +9,9 @@
  */
 
 import type { EngineCase } from "../e2e/_harness.ts";
-import { testImage } from "../images/mod.ts";
-import { CANCEL_BOUND_S, type Expectation, type FaultCase, UNRESPONSIVE_BOUND_S } from "./_fault.ts";
+import { CANCEL_BOUND_S, type Expectation, type FaultCase } from "./_fault.ts";
+import { cancelled, complete, LONG_JOB, NODE_FAULT, SHORT_JOB } from "./_jobs.ts";
 import { logSays, proxyRig, proxySaw, signal, uniqueImage } from "./_rigs.ts";
-
-const busybox = await testImage("busybox");
-const LONG_JOB = {
-  container_image: busybox.path,
-  command: ["sh", "-c", "echo running; sleep 100"],
-  mounts: { "/out": { kind: "tmp" } },
-};
-const SHORT_JOB = {
-  container_image: busybox.path,
-  command: ["sh", "-c", "echo hello; echo out > /out/f"],
-  mounts: { "/out": { kind: "tmp" } },
-};
 
 /** The calls berth makes before the container runs, by phase, as the proxy sees them (`METHOD /path`). */
 const CALLS: { phase: string; call: string; pattern: string }[] = [
@@ -36,16 +24,6 @@ const CALLS: { phase: string; call: string; pattern: string }[] = [
   { phase: "attach", call: "POST /containers/ID/attach", pattern: "^POST /containers/[^/]+/attach$" },
   { phase: "start", call: "POST /containers/ID/start", pattern: "^POST /containers/[^/]+/start$" },
 ];
-
-const SIGTERM: Expectation = { code: 143, state: "Cancelled", marker: false, boundS: CANCEL_BOUND_S };
-const UNRESPONSIVE: Expectation = {
-  code: 75,
-  state: "Queued",
-  exitCode: null,
-  marker: true,
-  boundS: UNRESPONSIVE_BOUND_S,
-  logLine: /^Error suggests node is unable to run containers: /,
-};
 
 function re(pattern: string, action: string): RegExp {
   return new RegExp(`^proxy: ${action} ${pattern.slice(1)}`);
@@ -77,9 +55,7 @@ export function engineApiCases(engine: EngineCase): FaultCase[] {
     // GET /version only describes the engine (the log's "Using container runtime" line): an engine that
     // answers everything else runs the job, the runtime reported as unknown.
     const informational = call === "GET /version";
-    const lost: Expectation = informational
-      ? { code: 0, state: "Complete", exitCode: 0, marker: false, boundS: UNRESPONSIVE_BOUND_S }
-      : UNRESPONSIVE;
+    const lost: Expectation = informational ? complete() : NODE_FAULT;
     const wrap = load ? withUniqueImage : (r: ReturnType<typeof proxyRig>) => r;
     // SIGTERM while the engine holds the call.
     cases.push({
@@ -87,32 +63,23 @@ export function engineApiCases(engine: EngineCase): FaultCase[] {
       phase,
       fault: `SIGTERM while ${call} is held`,
       job: LONG_JOB,
-      expect: { ...SIGTERM, exitCode: null },
+      expect: cancelled(),
       rig: wrap(proxyRig([{ action: "hold", pattern }], async ({ proxy, run }) => {
         await proxySaw(proxy, re(pattern, "hold"));
         signal(run, "SIGTERM");
       })),
     });
-    // The engine stops answering at this call.
-    cases.push({
-      engine,
-      phase,
-      fault: `${call} never answered`,
-      job: informational ? SHORT_JOB : LONG_JOB,
-      expect: lost,
-      rig: wrap(
-        proxyRig([{ action: "stall", pattern }], ({ proxy }) => proxySaw(proxy, re(pattern, "stall"))),
-      ),
-    });
-    // The engine dies in the middle of the call: its connection closes.
-    cases.push({
-      engine,
-      phase,
-      fault: `${call} connection dropped`,
-      job: informational ? SHORT_JOB : LONG_JOB,
-      expect: lost,
-      rig: wrap(proxyRig([{ action: "drop", pattern }], ({ proxy }) => proxySaw(proxy, re(pattern, "drop")))),
-    });
+    // The engine stops answering at this call (stall), or dies in the middle of it: its connection closes (drop).
+    for (const [action, what] of [["stall", "never answered"], ["drop", "connection dropped"]] as const) {
+      cases.push({
+        engine,
+        phase,
+        fault: `${call} ${what}`,
+        job: informational ? SHORT_JOB : LONG_JOB,
+        expect: lost,
+        rig: wrap(proxyRig([{ action, pattern }], ({ proxy }) => proxySaw(proxy, re(pattern, action)))),
+      });
+    }
   }
   const waitPattern = "^POST /containers/[^/]+/wait$";
   cases.push(
@@ -121,7 +88,7 @@ export function engineApiCases(engine: EngineCase): FaultCase[] {
       phase: "create",
       fault: "SIGINT while POST /containers/create is held",
       job: LONG_JOB,
-      expect: { code: 130, state: "Cancelled", exitCode: null, marker: false, boundS: CANCEL_BOUND_S },
+      expect: cancelled(130),
       rig: proxyRig([{ action: "hold", pattern: "^POST /containers/create$" }], async ({ proxy, run }) => {
         await proxySaw(proxy, /^proxy: hold POST \/containers\/create/);
         signal(run, "SIGINT");
@@ -132,7 +99,7 @@ export function engineApiCases(engine: EngineCase): FaultCase[] {
       phase: "create",
       fault: "SIGTERM after the engine created the container but before berth heard",
       job: LONG_JOB,
-      expect: { ...SIGTERM, exitCode: null },
+      expect: cancelled(),
       rig: proxyRig(
         [{ action: "stall-reply", pattern: "^POST /containers/create$" }],
         async ({ proxy, run }) => {
@@ -145,31 +112,9 @@ export function engineApiCases(engine: EngineCase): FaultCase[] {
     {
       engine,
       phase: "wait",
-      fault: "SIGTERM while the container runs",
-      job: LONG_JOB,
-      expect: { ...SIGTERM, exitCode: 137 },
-      rig: proxyRig([], async ({ ws, run }) => {
-        await logSays(ws, "Waiting for container to finish");
-        signal(run, "SIGTERM");
-      }),
-    },
-    {
-      engine,
-      phase: "wait",
-      fault: "SIGINT while the container runs",
-      job: LONG_JOB,
-      expect: { code: 130, state: "Cancelled", exitCode: 137, marker: false, boundS: CANCEL_BOUND_S },
-      rig: proxyRig([], async ({ ws, run }) => {
-        await logSays(ws, "Waiting for container to finish");
-        signal(run, "SIGINT");
-      }),
-    },
-    {
-      engine,
-      phase: "wait",
       fault: "SIGTERM while POST /containers/ID/wait is held",
       job: LONG_JOB,
-      expect: SIGTERM,
+      expect: { ...cancelled(), exitCode: undefined },
       rig: proxyRig([{ action: "hold", pattern: waitPattern }], async ({ ws, proxy, run }) => {
         await proxySaw(proxy, re(waitPattern, "hold"));
         await logSays(ws, "Waiting for container to finish");
@@ -182,7 +127,7 @@ export function engineApiCases(engine: EngineCase): FaultCase[] {
       fault: "engine frozen while the container runs (--watchdog-interval 2)",
       job: LONG_JOB,
       // The real engine behind the frozen one still runs the container: left, named in the log, for berth gc.
-      expect: { ...UNRESPONSIVE, containerLeft: true },
+      expect: { ...NODE_FAULT, containerLeft: true },
       rig: proxyRig([], async ({ ws, proxy }) => {
         await logSays(ws, "Waiting for container to finish");
         proxy.child.kill("SIGSTOP");
@@ -195,7 +140,7 @@ export function engineApiCases(engine: EngineCase): FaultCase[] {
       job: LONG_JOB,
       // What came first decides: the SIGTERM (the engine's silence is found while stopping). The container the
       // frozen engine still runs is left, named in the log, for berth gc.
-      expect: { ...SIGTERM, exitCode: null, containerLeft: true },
+      expect: { ...cancelled(), containerLeft: true },
       rig: proxyRig([], async ({ ws, proxy, run }) => {
         await logSays(ws, "Waiting for container to finish");
         proxy.child.kill("SIGSTOP");
@@ -207,7 +152,7 @@ export function engineApiCases(engine: EngineCase): FaultCase[] {
       phase: "stop",
       fault: "SIGTERM, the kill never answered",
       job: LONG_JOB,
-      expect: { ...SIGTERM, exitCode: null },
+      expect: cancelled(),
       rig: proxyRig([{ action: "stall", pattern: "^POST /containers/[^/]+/kill$" }], async ({ ws, run }) => {
         await logSays(ws, "Waiting for container to finish");
         signal(run, "SIGTERM");
@@ -218,14 +163,7 @@ export function engineApiCases(engine: EngineCase): FaultCase[] {
       phase: "close",
       fault: "DELETE /containers/ID never answered after a normal exit",
       job: SHORT_JOB,
-      expect: {
-        code: 0,
-        state: "Complete",
-        exitCode: 0,
-        marker: false,
-        boundS: UNRESPONSIVE_BOUND_S,
-        containerLeft: true,
-      },
+      expect: { ...complete(), containerLeft: true },
       rig: proxyRig(
         [{ action: "stall", pattern: "^DELETE /containers/[^/]+$" }],
         ({ proxy }) => proxySaw(proxy, /^proxy: stall DELETE /),
@@ -236,7 +174,7 @@ export function engineApiCases(engine: EngineCase): FaultCase[] {
       phase: "whole run",
       fault: "every call answered 1 s late",
       job: SHORT_JOB,
-      expect: { code: 0, state: "Complete", exitCode: 0, marker: false, boundS: UNRESPONSIVE_BOUND_S },
+      expect: complete(),
       rig: proxyRig(
         [{ action: "delay-reply", pattern: ".", ms: 1000 }],
         ({ proxy }) => proxySaw(proxy, /^proxy: delay-reply GET \/_ping/),
@@ -249,14 +187,7 @@ export function engineApiCases(engine: EngineCase): FaultCase[] {
       job: { ...LONG_JOB, scheduling_parameters: { max_run_time: 3 } },
       // Measured from berth's start (it takes the job's lock at once): exit ≤ max_run_time + 25 s, wherever the
       // time runs out (on a loaded node, possibly before the create).
-      expect: {
-        code: 124,
-        state: "Cancelled",
-        exitCode: null,
-        marker: false,
-        boundS: 3 + CANCEL_BOUND_S,
-        logLine: /^maximum run time exceeded/,
-      },
+      expect: { ...cancelled(124), boundS: 3 + CANCEL_BOUND_S, logLine: /^maximum run time exceeded/ },
       rig: proxyRig([{ action: "hold", pattern: "^POST /containers/create$" }], () => Promise.resolve()),
     },
   );

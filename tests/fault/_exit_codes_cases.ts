@@ -8,19 +8,9 @@
 
 import { RESERVED_EXIT_CODES } from "../../src/errors.ts";
 import type { EngineCase } from "../e2e/_harness.ts";
-import { testImage } from "../images/mod.ts";
 import { type FaultCase, UNRESPONSIVE_BOUND_S } from "./_fault.ts";
+import { busyboxJob } from "./_jobs.ts";
 import { plainRig } from "./_rigs.ts";
-
-const busybox = await testImage("busybox");
-
-function exitJob(code: number) {
-  return {
-    container_image: busybox.path,
-    command: ["sh", "-c", `echo exiting ${code}; exit ${code}`],
-    mounts: { "/out": { kind: "tmp" } },
-  };
-}
 
 /** A container exiting with each reserved code (and one that is not), on `engine`. */
 export function exitCodeCases(engine: EngineCase): FaultCase[] {
@@ -30,7 +20,7 @@ export function exitCodeCases(engine: EngineCase): FaultCase[] {
       engine,
       phase: "wait",
       fault: `container exits ${code}`,
-      job: exitJob(code),
+      job: busyboxJob(`echo exiting ${code}; exit ${code}`),
       expect: {
         code: reserved ? 1 : code,
         state: "Complete",

@@ -3,15 +3,14 @@
  * sparse output file for `output.json` (the walk is cut short within the budget, `output.json` says
  * `"complete": false`, and the job stays `Complete`: what happened first decides). See `_fault.ts` for what every
  * case asserts.
+ * @module
  */
 
 import { assertEquals } from "../helpers/assert.ts";
 import type { EngineCase, Workspace } from "../e2e/_harness.ts";
-import { testImage } from "../images/mod.ts";
 import { CANCEL_BOUND_S, type FaultCase, type Rig } from "./_fault.ts";
+import { busyboxJob, complete } from "./_jobs.ts";
 import { logSays, plainRig, signal } from "./_rigs.ts";
-
-const busybox = await testImage("busybox");
 
 /** SIGTERM once the manifest walk runs (the ownership walk has finished); then `output.json` must be partial. */
 function sigtermDuringManifest(ws: Workspace): Promise<Rig> {
@@ -29,24 +28,12 @@ function sigtermDuringManifest(ws: Workspace): Promise<Rig> {
 
 /** SIGTERM while the output is collected, on `engine`. */
 export function outputCases(engine: EngineCase): FaultCase[] {
-  const cases: FaultCase[] = [{
+  return [{
     engine,
     phase: "manifest",
     fault: "SIGTERM while a 1 TiB sparse output file is hashed",
-    job: {
-      container_image: busybox.path,
-      command: ["sh", "-c", "truncate -s 1099511627776 /out/sparse && echo written"],
-      mounts: { "/out": { kind: "tmp" } },
-    },
-    expect: {
-      code: 0,
-      state: "Complete",
-      exitCode: 0,
-      marker: false,
-      boundS: CANCEL_BOUND_S,
-      logLine: /^output\.json is incomplete: the walk was cut short/,
-    },
+    job: busyboxJob("truncate -s 1099511627776 /out/sparse && echo written"),
+    expect: { ...complete(CANCEL_BOUND_S), logLine: /^output\.json is incomplete: the walk was cut short/ },
     rig: sigtermDuringManifest,
   }];
-  return cases;
 }

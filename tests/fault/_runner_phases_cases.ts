@@ -8,33 +8,14 @@
  */
 
 import type { EngineCase } from "../e2e/_harness.ts";
-import { testImage } from "../images/mod.ts";
 import { CANCEL_BOUND_S, type Expectation, type FaultCase } from "./_fault.ts";
+import { cancelled, complete, SHORT_JOB } from "./_jobs.ts";
 import { plainRig } from "./_rigs.ts";
 import type { StepName } from "../../src/runner/steps.ts";
 
-const busybox = await testImage("busybox");
-const JOB = {
-  container_image: busybox.path,
-  command: ["sh", "-c", "echo running; echo out > /out/f"],
-  mounts: { "/out": { kind: "tmp" } },
-};
-
-const CANCELLED: Expectation = {
-  code: 143,
-  state: "Cancelled",
-  exitCode: null,
-  marker: false,
-  boundS: CANCEL_BOUND_S,
-};
+const CANCELLED = cancelled();
 /** After the container exited by itself, a SIGTERM does not change the outcome (what came first decides). */
-const COMPLETE: Expectation = {
-  code: 0,
-  state: "Complete",
-  exitCode: 0,
-  marker: false,
-  boundS: CANCEL_BOUND_S,
-};
+const COMPLETE = complete(CANCEL_BOUND_S);
 
 /** SIGTERM at the runner's own phases on `engine`, run in this process with the fault injector. */
 export function runnerPhaseCases(engine: EngineCase): FaultCase[] {
@@ -42,7 +23,7 @@ export function runnerPhaseCases(engine: EngineCase): FaultCase[] {
     engine,
     phase: step,
     fault: `SIGTERM while the runner's fault injector ${wedge ? "wedges" : "holds"} the step (in-process)`,
-    job: JOB,
+    job: SHORT_JOB,
     expect: logLine ? { ...expect, logLine } : expect,
     rig: plainRig(() => Promise.resolve()),
     runner: { step, signal: "SIGTERM", wedge },

@@ -1,42 +1,22 @@
 /**
  * Fault injection on the Singularity CLI fixture: each step berth asks of the runtime (`--version`,
  * `exec --help`, `build`, `exec`) made slow, hung or failing by a wrapper in front of the fixture
- * (`_singularity_wrapper.ts`), SIGTERM/SIGINT at each of them, the wait for another job's conversion of the same
- * image (the SIF cache lock), and `max_run_time` during a conversion that hangs. See `_fault.ts` for what every
- * case asserts (for Singularity "nothing left" includes no runtime process and no partial SIF in the cache).
+ * (`_singularity_wrapper.ts`), SIGTERM at each of them, the wait for another job's conversion of the same image
+ * (the SIF cache lock), and `max_run_time` during a conversion that hangs. See `_fault.ts` for what every case
+ * asserts (for Singularity "nothing left" includes no runtime process and no partial SIF in the cache).
  * @module
  */
 
 import { join } from "node:path";
 import { assertEquals } from "../helpers/assert.ts";
 import { extraRun, type Running, spawnBerth, Workspace } from "../e2e/_harness.ts";
-import { testImage } from "../images/mod.ts";
-import { CANCEL_BOUND_S, type Expectation, type FaultCase, UNRESPONSIVE_BOUND_S } from "./_fault.ts";
+import { CANCEL_BOUND_S, type FaultCase } from "./_fault.ts";
+import { cancelled, complete, LONG_JOB, NODE_FAULT } from "./_jobs.ts";
 import { logSays, signal, SINGULARITY, singularityRig } from "./_rigs.ts";
-import { writeSingularityWrapper } from "./_singularity_wrapper.ts";
+import { type WrapperFault, writeSingularityWrapper } from "./_singularity_wrapper.ts";
 
-const busybox = await testImage("busybox");
 const singularity = SINGULARITY;
-const LONG_JOB = {
-  container_image: busybox.path,
-  command: ["sh", "-c", "echo running; sleep 100"],
-  mounts: { "/out": { kind: "tmp" } },
-};
-const CANCELLED: Expectation = {
-  code: 143,
-  state: "Cancelled",
-  exitCode: null,
-  marker: false,
-  boundS: CANCEL_BOUND_S,
-};
-
-/** SIGTERM once the wrapper started `step`. */
-function sigtermAt(step: string) {
-  return async ({ run, reached }: { run: Running; reached(step: string): Promise<void> }) => {
-    await reached(step);
-    signal(run, "SIGTERM");
-  };
-}
+type Step = WrapperFault["step"];
 
 /**
  * The conversion-lock case: another berth converts the same image into the same cache (its build hangs), this one
@@ -90,156 +70,87 @@ function lockWaitRig(ws: Workspace) {
   })();
 }
 
+/** SIGTERM once the wrapper started `step` (or, for a build in `after` mode, once the image is written). */
+function sigtermAt(
+  phase: string,
+  step: Step,
+  fault: string,
+  o: { after?: boolean; blockedBy?: string } = {},
+) {
+  return {
+    engine: singularity,
+    phase,
+    fault,
+    ...(o.blockedBy ? { blockedBy: o.blockedBy } : {}),
+    job: LONG_JOB,
+    expect: cancelled(),
+    rig: singularityRig(
+      [{ step, mode: o.after ? "after" : "pause" }],
+      async ({ run, reached }: { run: Running; reached(step: string): Promise<void> }) => {
+        await reached(o.after ? "done" : step);
+        signal(run, "SIGTERM");
+      },
+      step === "build" ? { privateCache: "cache" } : {},
+    ),
+  } satisfies FaultCase;
+}
+
+/** The runtime's own failure at `step` (a `FATAL:` line, exit 255): the job fails with 125, the node untouched. */
+function fatalAt(phase: string, step: Step): FaultCase {
+  const message = `injected ${step} failure`;
+  return {
+    engine: singularity,
+    phase,
+    fault: `${step} fails (FATAL)`,
+    job: LONG_JOB,
+    expect: { ...cancelled(125), logLine: new RegExp(`FATAL: +${message}`) },
+    rig: singularityRig(
+      [{ step, mode: "fail", message }],
+      ({ reached }) => reached(step),
+      step === "build" ? { privateCache: "cache" } : {},
+    ),
+  };
+}
+
 /** The Singularity fixture's own cases (the runtime's steps, the SIF lock). */
 export function singularityCases(): FaultCase[] {
-  const engine = singularity;
+  const queryLeak = "the query process is left running, notes/sing.md fault → sing";
   return [
+    sigtermAt("engine", "version", "SIGTERM while --version does not answer", { blockedBy: queryLeak }),
     {
-      engine,
-      phase: "engine",
-      fault: "SIGTERM while --version does not answer",
-      blockedBy: "the query process is left running, notes/sing.md fault → sing",
-      job: LONG_JOB,
-      expect: CANCELLED,
-      rig: singularityRig([{ step: "version", mode: "pause" }], sigtermAt("version")),
-    },
-    {
-      engine,
+      engine: singularity,
       phase: "engine",
       fault: "--version never answers",
       job: LONG_JOB,
-      expect: {
-        code: 75,
-        state: "Queued",
-        exitCode: null,
-        marker: true,
-        boundS: UNRESPONSIVE_BOUND_S,
-        logLine: /^Error suggests node is unable to run containers: /,
-      },
+      expect: NODE_FAULT,
       rig: singularityRig([{ step: "version", mode: "pause" }], ({ reached }) => reached("version")),
     },
+    sigtermAt("create", "help", "SIGTERM while exec --help does not answer", { blockedBy: queryLeak }),
+    sigtermAt("image", "build", "SIGTERM while the build does not start"),
+    sigtermAt("image", "build", "SIGTERM after the build wrote the image, before it exited", { after: true }),
+    fatalAt("image", "build"),
     {
-      engine,
-      phase: "create",
-      fault: "SIGTERM while exec --help does not answer",
-      blockedBy: "the query process is left running, notes/sing.md fault → sing",
-      job: LONG_JOB,
-      expect: CANCELLED,
-      rig: singularityRig([{ step: "help", mode: "pause" }], sigtermAt("help")),
-    },
-    {
-      engine,
-      phase: "image",
-      fault: "SIGTERM while the build does not start",
-      job: LONG_JOB,
-      expect: CANCELLED,
-      rig: singularityRig([{ step: "build", mode: "pause" }], sigtermAt("build"), { privateCache: "cache" }),
-    },
-    {
-      engine,
-      phase: "image",
-      fault: "SIGTERM after the build wrote the image, before it exited",
-      job: LONG_JOB,
-      expect: CANCELLED,
-      rig: singularityRig([{ step: "build", mode: "after" }], async ({ run, reached }) => {
-        await reached("done");
-        signal(run, "SIGTERM");
-      }, { privateCache: "cache" }),
-    },
-    {
-      engine,
-      phase: "image",
-      fault: "the build fails (FATAL)",
-      job: LONG_JOB,
-      expect: {
-        code: 125,
-        state: "Cancelled",
-        exitCode: null,
-        marker: false,
-        boundS: CANCEL_BOUND_S,
-        logLine: /FATAL: +injected build failure/,
-      },
-      rig: singularityRig(
-        [{ step: "build", mode: "fail", message: "injected build failure" }],
-        ({ reached }) => reached("build"),
-        { privateCache: "cache" },
-      ),
-    },
-    {
-      engine,
+      engine: singularity,
       phase: "image",
       fault: "max_run_time 3 s, the build hangs",
       blockedBy: "the build starts after close() and is left running, notes/sing.md 21:10 fault → sing",
       job: { ...LONG_JOB, scheduling_parameters: { max_run_time: 3 } },
       // Measured from berth's start (it takes the job's lock at once).
-      expect: {
-        code: 124,
-        state: "Cancelled",
-        exitCode: null,
-        marker: false,
-        boundS: 3 + CANCEL_BOUND_S,
-        logLine: /^maximum run time exceeded/,
-      },
+      expect: { ...cancelled(124), boundS: 3 + CANCEL_BOUND_S, logLine: /^maximum run time exceeded/ },
       rig: singularityRig([{ step: "build", mode: "pause" }], () => Promise.resolve(), {
         privateCache: "cache",
       }),
     },
     {
-      engine,
+      engine: singularity,
       phase: "sif-lock",
       fault: "SIGTERM while another job converts the image",
       job: LONG_JOB,
-      expect: CANCELLED,
+      expect: cancelled(),
       rig: lockWaitRig,
     },
-    {
-      engine,
-      phase: "start",
-      fault: "SIGTERM while exec does not start",
-      job: LONG_JOB,
-      expect: CANCELLED,
-      rig: singularityRig([{ step: "exec", mode: "pause" }], sigtermAt("exec")),
-    },
-    {
-      engine,
-      phase: "start",
-      fault: "exec fails (FATAL)",
-      job: LONG_JOB,
-      expect: {
-        code: 125,
-        state: "Cancelled",
-        exitCode: null,
-        marker: false,
-        boundS: CANCEL_BOUND_S,
-        logLine: /FATAL: +injected exec failure/,
-      },
-      rig: singularityRig(
-        [{ step: "exec", mode: "fail", message: "injected exec failure" }],
-        ({ reached }) => reached("exec"),
-      ),
-    },
-    {
-      engine,
-      phase: "wait",
-      fault: "SIGTERM while the container runs",
-      job: LONG_JOB,
-      expect: { ...CANCELLED, exitCode: 137 },
-      rig: singularityRig([], async ({ ws, run }) => {
-        await logSays(ws, "Waiting for container to finish");
-        signal(run, "SIGTERM");
-      }),
-    },
-    {
-      engine,
-      phase: "wait",
-      fault: "SIGINT while the container runs",
-      job: LONG_JOB,
-      expect: { ...CANCELLED, code: 130, exitCode: 137 },
-      rig: singularityRig([], async ({ ws, run }) => {
-        await logSays(ws, "Waiting for container to finish");
-        signal(run, "SIGINT");
-      }),
-    },
+    sigtermAt("start", "exec", "SIGTERM while exec does not start"),
+    fatalAt("start", "exec"),
   ];
 }
 
@@ -250,7 +161,7 @@ export function singularityWarmUp(): FaultCase {
     phase: "whole run",
     fault: "none",
     job: { ...LONG_JOB, command: ["sh", "-c", "echo hello"] },
-    expect: { code: 0, state: "Complete", exitCode: 0, marker: false, boundS: UNRESPONSIVE_BOUND_S },
+    expect: complete(),
     rig: singularityRig([], ({ reached }) => reached("version")),
   };
 }

@@ -7,6 +7,7 @@
  * - `_engine_api_cases.ts`: every Engine API call held (SIGTERM/SIGINT), stalled, dropped or answered late, the
  *   engine frozen while the container runs, `max_run_time` while the engine holds a call (Docker, Podman);
  * - `_singularity_cases.ts`: each runtime step slow, hung or failing, the SIF cache lock (Singularity fixture);
+ * - `_signal_cases.ts`: SIGTERM and SIGINT while the container runs;
  * - `_exit_codes_cases.ts`: the container exiting with each reserved code;
  * - `_disk_cases.ts`: a tiny tmpfs as the work dir and as the tmp dir;
  * - `_output_cases.ts`: SIGTERM while `output.json` hashes a huge sparse file;
@@ -23,6 +24,7 @@ import { engineApiCases } from "./_engine_api_cases.ts";
 import { exitCodeCases } from "./_exit_codes_cases.ts";
 import { outputCases } from "./_output_cases.ts";
 import { runnerPhaseCases } from "./_runner_phases_cases.ts";
+import { signalCases } from "./_signal_cases.ts";
 import { singularityCases, singularityWarmUp } from "./_singularity_cases.ts";
 
 Deno.test({
@@ -40,6 +42,7 @@ Deno.test({
       if (engine.socket !== null) cases.push(...engineApiCases(engine));
       if (engine === SINGULARITY) cases.push(...singularityCases());
       cases.push(
+        ...signalCases(engine),
         ...exitCodeCases(engine),
         ...diskCases(engine),
         ...outputCases(engine),
