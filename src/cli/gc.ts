@@ -27,6 +27,7 @@ Options:
                            to clean (default auto)
   --docker-socket PATH     clean only the engine on this socket
   --min-age SECONDS        leave unlocked temp dirs changed more recently than this (default 60)
+  --timeout SECONDS        how long to wait for each engine request (default 10)
   -h, --help               show this help
 
 Exit status: 0 when everything found was removed (or there was nothing); 125 when something could not be
@@ -44,6 +45,7 @@ export const gcCommand: Command = {
       "runtime-engine": { type: "string" },
       "docker-socket": { type: "string" },
       "min-age": { type: "string" },
+      timeout: { type: "string" },
     });
     if (values.help) {
       console.log(HELP);
@@ -52,12 +54,14 @@ export const gcCommand: Command = {
     const only = positionals.map((u) => checkJobUuid("gc", u));
     const engine = parseChoice("gc", "runtime-engine", values["runtime-engine"], ENGINE_SELECTIONS, "auto");
     const minAge = parseSeconds("gc", "min-age", values["min-age"], { fallback: 60 });
+    const timeout = parseSeconds("gc", "timeout", values.timeout, { fallback: 10, exclusiveMin: true });
     const report = await collectGarbage({
       runtimeDirs: await runtimeDirsToSearch(values["runtime-dir"]),
       tmpDir: values["tmp-dir"] || readEnv("TMPDIR") || "/tmp",
       engines: apiEnginesFor(engine, values["docker-socket"] ?? ""),
       only,
       tmpMinAgeMs: minAge * 1000,
+      timeoutMs: timeout * 1000,
     });
     for (const line of report.removed) console.log(line);
     if (report.removed.length === 0 && report.failures.length === 0) console.log("nothing to remove");

@@ -347,7 +347,7 @@ for (const engine of ENGINES) {
     });
     const p = await ws.spawn();
     await waitForLog(ws, "Waiting for container to finish");
-    const gcArgs = ["gc", "--tmp-dir", ws.tmp, "--min-age", "0"];
+    const gcArgs = ["gc", "--tmp-dir", ws.tmp, "--min-age", "0", "--timeout", "60"];
     const byUser = await runBerthAsUser(user, [
       ...gcArgs,
       ...(engine === "singularity" ? [] : ["--runtime-engine", engine]),

@@ -8,6 +8,7 @@ import { type TestUser, userCommand } from "../helpers/as_user.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import { engineRequest } from "../helpers/engine_api.ts";
 import { testImage } from "../images/mod.ts";
+import { containerIdentity, type RunIdentity } from "../../src/node/container_name.ts";
 
 const HOLDER = fileURLToPath(new URL("./fixtures/hold_lock.ts", import.meta.url));
 
@@ -119,4 +120,14 @@ export async function plantContainer(
   );
   assertEquals(res.status, 201, res.text);
   return (res.json as { Id: string }).Id;
+}
+
+/** Plants the container berth would have made for `run` (its name and labels), as a berth that died leaves it. */
+export async function plantRunContainer(
+  socket: string,
+  run: RunIdentity,
+): Promise<{ name: string; id: string }> {
+  const identity = containerIdentity(run);
+  const id = await plantContainer(socket, identity.name, { "org.berth.managed": "true", ...identity.labels });
+  return { name: identity.name, id };
 }

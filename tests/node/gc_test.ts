@@ -10,8 +10,7 @@ import { ENGINE_SOCKETS, engineRequest } from "../helpers/engine_api.ts";
 import { acquireJobLock } from "../../src/node/lock.ts";
 import { lockPath } from "../../src/node/runtime_dir.ts";
 import { createJobTmpDir, jobOfTmpDir, jobTmpDirPrefix } from "../../src/node/tmp_dirs.ts";
-import { containerIdentity } from "../../src/node/container_name.ts";
-import { deadPid, plantContainer, withDirs } from "./_helpers.ts";
+import { deadPid, plantContainer, plantRunContainer, withDirs } from "./_helpers.ts";
 
 const exists = (p: string) => Deno.lstat(p).then(() => true, () => false);
 
@@ -37,47 +36,16 @@ for (const engine of ["docker", "podman"] as const) {
           lockPath(rt, orphan),
           JSON.stringify({ uuid: orphan, pid: gone, run: "0badc0de" }),
         );
-        const orphanIdentity = containerIdentity({
-          uuid: orphan,
-          uid,
-          run: "0badc0de",
-          lockPath: lockPath(rt, orphan),
-        });
-        const orphanId = await plantContainer(socket, orphanIdentity.name, {
-          "org.berth.managed": "true",
-          ...orphanIdentity.labels,
-        });
-        ids.push(orphanId);
-        const liveIdentity = containerIdentity({
-          uuid: live,
-          uid,
-          run: lock.record.run!,
-          lockPath: lock.path,
-        });
-        const liveId = await plantContainer(socket, liveIdentity.name, {
-          "org.berth.managed": "true",
-          ...liveIdentity.labels,
-        });
-        ids.push(liveId);
+        const plant = (uuid: string, run: string, lockFile: string) =>
+          plantRunContainer(socket, { uuid, uid, run, lockPath: lockFile });
+        const orphanRun = await plant(orphan, "0badc0de", lockPath(rt, orphan));
+        const liveRun = await plant(live, lock.record.run!, lock.path);
         // Same uuid as the orphan, live run elsewhere: named by its own lock and token, so gc leaves it.
-        const otherIdentity = containerIdentity({
-          uuid: orphan,
-          uid,
-          run: other.record.run!,
-          lockPath: other.path,
-        });
-        const otherId = await plantContainer(socket, otherIdentity.name, {
-          "org.berth.managed": "true",
-          ...otherIdentity.labels,
-        });
-        ids.push(otherId);
+        const otherRun = await plant(orphan, other.record.run!, other.path);
         // The live job's lock with a token that is not the holder's: an earlier run's container, now garbage.
-        const earlier = containerIdentity({ uuid: live, uid, run: "00000001", lockPath: lock.path });
-        const earlierId = await plantContainer(socket, earlier.name, {
-          "org.berth.managed": "true",
-          ...earlier.labels,
-        });
-        ids.push(earlierId);
+        const earlier = await plant(live, "00000001", lock.path);
+        ids.push(orphanRun.id, liveRun.id, otherRun.id, earlier.id);
+        const [orphanId, liveId, otherId, earlierId] = [orphanRun.id, liveRun.id, otherRun.id, earlier.id];
         // Another user's orphan: only that user's gc (or root's) may remove it; this one runs as root, so it is
         // checked by the two-user tests instead. Names the orphan's job but lacks the managed label: not berth's.
         const foreignId = await plantContainer(socket, `not-berth-${tag}`, { "org.berth.job": orphan });
@@ -94,14 +62,27 @@ for (const engine of ["docker", "podman"] as const) {
         await Deno.mkdir(join(tmp, "unrelated"));
         assertEquals(jobOfTmpDir(staleTmp.slice(tmp.length + 1)), orphan);
 
-        const args = ["gc", orphan, live, "--runtime-dir", rt, "--tmp-dir", tmp, "--runtime-engine", engine];
+        // A generous engine timeout: the suite shares these daemons with other tests running at the same time.
+        const args = [
+          "gc",
+          orphan,
+          live,
+          "--runtime-dir",
+          rt,
+          "--tmp-dir",
+          tmp,
+          "--runtime-engine",
+          engine,
+          "--timeout",
+          "60",
+        ];
         const young = await runBerth(args);
         assertEquals(young.code, 0, young.stdout + young.stderr);
         assertEquals(
           young.stdout.trimEnd().split("\n").sort(),
           [
             `removed container ${earlier.name} (job ${live}, created) on ${engine}`,
-            `removed container ${orphanIdentity.name} (job ${orphan}, created) on ${engine}`,
+            `removed container ${orphanRun.name} (job ${orphan}, created) on ${engine}`,
             `removed stale lock ${lockPath(rt, orphan)} (job ${orphan}, pid ${gone})`,
             `removed stale tmp dir ${deadTmp} (job ${orphan})`,
           ].sort(),

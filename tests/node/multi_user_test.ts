@@ -10,9 +10,8 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "../help
 import { runBerth } from "../helpers/berth.ts";
 import { runBerthAsUser, TEST_USERS, testUsersMissing, userDir } from "../helpers/as_user.ts";
 import { testImage } from "../images/mod.ts";
-import { deadPid, type Holder, plantContainer, startHolder } from "./_helpers.ts";
+import { deadPid, type Holder, plantRunContainer, startHolder } from "./_helpers.ts";
 import { ENGINE_SOCKETS, engineRequest } from "../helpers/engine_api.ts";
-import { containerIdentity } from "../../src/node/container_name.ts";
 
 const missing = await testUsersMissing();
 const [A, B] = [TEST_USERS.first, TEST_USERS.second];
@@ -197,10 +196,21 @@ Deno.test({
     const lock = join(rt, `berth-${uuid}.lock`);
     await Deno.writeTextFile(lock, JSON.stringify({ uuid, pid: gone, uid: B.uid, run: "0badc0de" }));
     await Deno.chown(lock, B.uid, B.gid);
-    const id = containerIdentity({ uuid, uid: B.uid, run: "0badc0de", lockPath: lock });
-    const ctr = await plantContainer(socket, id.name, { "org.berth.managed": "true", ...id.labels });
+    const planted = await plantRunContainer(socket, { uuid, uid: B.uid, run: "0badc0de", lockPath: lock });
+    const ctr = planted.id;
     try {
-      const gc = ["gc", uuid, "--runtime-engine", "docker", "--runtime-dir", rt, "--tmp-dir", rt];
+      const gc = [
+        "gc",
+        uuid,
+        "--runtime-engine",
+        "docker",
+        "--runtime-dir",
+        rt,
+        "--tmp-dir",
+        rt,
+        "--timeout",
+        "60",
+      ];
       const byA = await runBerthAsUser(A, gc);
       assertEquals([byA.code, byA.stdout], [0, "nothing to remove\n"], byA.stderr);
       assertStringIncludes(byA.stderr, `skipped runtime dir ${rt}: it is uid ${B.uid}'s, not this user's`);
@@ -208,7 +218,7 @@ Deno.test({
       assertEquals((await engineRequest(socket, "GET", `/containers/${ctr}/json`)).status, 200);
       const byB = await runBerthAsUser(B, gc);
       assertEquals(byB.code, 0, byB.stderr);
-      assertStringIncludes(byB.stdout, `removed container ${id.name} (job ${uuid}, created) on docker`);
+      assertStringIncludes(byB.stdout, `removed container ${planted.name} (job ${uuid}, created) on docker`);
       assertEquals((await engineRequest(socket, "GET", `/containers/${ctr}/json`)).status, 404);
     } finally {
       await engineRequest(socket, "DELETE", `/containers/${ctr}?force=1`);
