@@ -6,6 +6,11 @@ import { runBerthAsUser, TEST_USERS, testUsersMissing } from "../helpers/as_user
 import { readKernelFile } from "../../src/stats/kernel_files.ts";
 import { withDirs } from "./_helpers.ts";
 
+/** `berth check` options that point the runtime dir and the tmp dir at `dir`. */
+function inDir(dir: string): string[] {
+  return ["--runtime-dir", dir, "--tmp-dir", dir];
+}
+
 /** A socket path nobody listens on (the Docker daemon of a node whose engine is down). */
 function deadSocket(dir: string): string {
   return join(dir, "docker.sock");
@@ -16,10 +21,7 @@ Deno.test("berth check passes on this node and reports Docker's and Podman's ver
     // A generous engine timeout: the suite shares these daemons with other tests running at the same time.
     const res = await runBerth([
       "check",
-      "--runtime-dir",
-      dir,
-      "--tmp-dir",
-      dir,
+      ...inDir(dir),
       "--min-free",
       "1M",
       "--timeout",
@@ -58,10 +60,7 @@ Deno.test("berth check fails with a clear engine line when the Docker socket is 
         "docker",
         "--docker-socket",
         socket,
-        "--runtime-dir",
-        dir,
-        "--tmp-dir",
-        dir,
+        ...inDir(dir),
         "--min-free",
         "1M",
       ],
@@ -89,10 +88,7 @@ Deno.test("berth check says when the permission profile does not allow a Docker 
       "podman",
       "--docker-socket",
       socket,
-      "--runtime-dir",
-      dir,
-      "--tmp-dir",
-      dir,
+      ...inDir(dir),
     ]);
     assertEquals(res.code, 1);
     assertEquals(
@@ -110,10 +106,7 @@ Deno.test("berth check fails when the node is marked broken or the tmp dir is sh
       "check",
       "--runtime-engine",
       "docker",
-      "--runtime-dir",
-      dir,
-      "--tmp-dir",
-      dir,
+      ...inDir(dir),
       "--min-free",
       "1000T",
     ]);
@@ -159,10 +152,7 @@ Deno.test("berth check finds Singularity or Apptainer, reports its version and t
         "apptainer",
         "--singularity-binary",
         fixture,
-        "--runtime-dir",
-        dir,
-        "--tmp-dir",
-        dir,
+        ...inDir(dir),
         "--image-cache",
         join(dir, "sif-cache"),
         "--min-free",
@@ -192,10 +182,7 @@ Deno.test("berth check fails when the Singularity program named is missing", asy
       "check",
       "--runtime-engine",
       "singularity",
-      "--runtime-dir",
-      dir,
-      "--tmp-dir",
-      dir,
+      ...inDir(dir),
     ]);
     assertEquals(res.code, 1);
     assertEquals(res.stdout.split("\n")[0], "FAIL engine: singularity not found in PATH");
