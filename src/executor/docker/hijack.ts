@@ -38,7 +38,8 @@ export interface ResponseHead {
   headers: Map<string, string>;
 }
 
-function indexOfHeadEnd(buf: Uint8Array, length: number): number {
+/** The index just past the blank line that ends an HTTP head in `buf[0, length)`, or -1. */
+export function indexOfHeadEnd(buf: Uint8Array, length: number): number {
   for (let i = 3; i < length; i++) {
     if (buf[i] === 10 && buf[i - 1] === 13 && buf[i - 2] === 10 && buf[i - 3] === 13) return i + 1;
   }
@@ -52,7 +53,7 @@ function indexOfHeadEnd(buf: Uint8Array, length: number): number {
 export function parseResponseHead(text: string): ResponseHead {
   const lines = text.split("\r\n");
   const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0]);
-  if (!m) throw new EngineError(`The engine answered attach with an invalid HTTP status line "${lines[0]}"`);
+  if (!m) throw new EngineError(`The engine answered with an invalid HTTP status line "${lines[0]}"`);
   const headers = new Map<string, string>();
   for (const line of lines.slice(1)) {
     if (line === "") continue;

@@ -12,6 +12,7 @@ import type { ImageProgress, LogFn } from "../types.ts";
 import { describeMs, ENGINE_BOUNDS } from "./bounds.ts";
 import { readLoadReply, simplifyLoadError } from "./load_reply.ts";
 import { EngineApiError, EngineTimeoutError, type EngineTransport } from "./transport.ts";
+import { FileReadError, uploadFile } from "./upload.ts";
 
 /** True when the engine has an image with this ID; bounded by {@link ENGINE_BOUNDS.inspectMs}. */
 export async function imagePresent(api: EngineTransport, imageId: string): Promise<boolean> {
@@ -79,38 +80,6 @@ function loadFailure(message: string, cause?: unknown): Error {
   return looksLikeBrokenNode(text) ? new EngineError(text, { cause }) : new ImageError(text, { cause });
 }
 
-const READ_SIZE = 64 * 1024;
-
-/** The tarball as a byte stream read on demand; reports progress and remembers a read error. */
-function tarballBody(
-  file: Deno.FsFile,
-  total: number,
-  onProgress: (p: ImageProgress) => void,
-  state: { readError?: unknown },
-): ReadableStream<Uint8Array> {
-  let done = 0;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const buf = new Uint8Array(READ_SIZE);
-      let n: number | null;
-      try {
-        n = await file.read(buf);
-      } catch (err) {
-        state.readError = err;
-        controller.error(err);
-        return;
-      }
-      if (n === null) {
-        controller.close();
-        return;
-      }
-      done += n;
-      controller.enqueue(buf.subarray(0, n));
-      onProgress({ done, total });
-    },
-  });
-}
-
 /**
  * Makes image `imageId` present in the engine: nothing happens when it is already there, otherwise the tarball
  * is loaded and the ID checked afterwards.
@@ -143,34 +112,32 @@ export async function loadImage(
     );
   }
   log(`Loading image ${imageId} from "${tarballPath}" (${total} bytes)`);
-  const state: { readError?: unknown } = {};
   const limits = loadLimits(
     api,
     options.stallMs ?? ENGINE_BOUNDS.loadStallMs,
     options.overallMs ?? ENGINE_BOUNDS.loadOverallMs,
   );
   const signal = options.signal ? AbortSignal.any([limits.signal, options.signal]) : limits.signal;
-  const progress = (p: ImageProgress) => {
-    if (p.done >= p.total) limits.sent();
+  const progress = (done: number) => {
+    if (done >= total) limits.sent();
     else limits.progressed();
-    options.onProgress?.(p);
+    options.onProgress?.({ done, total });
   };
   let reply;
   try {
-    const res = await api.request("POST", "/images/load", {
+    const res = await uploadFile(api, "/images/load", file, total, {
       query: { quiet: 1 },
-      headers: { "Content-Type": "application/x-tar" },
-      body: tarballBody(file, total, progress, state),
+      contentType: "application/x-tar",
+      onSent: progress,
       signal,
       context: "Image load failed",
     });
     reply = await readLoadReply(res.body ?? new ReadableStream());
   } catch (err) {
     if (signal.aborted) throw signal.reason;
-    if (state.readError !== undefined) {
-      const detail = state.readError instanceof Error ? state.readError.message : String(state.readError);
-      throw new ImageError(`Cannot read image tarball "${tarballPath}": ${detail}`, {
-        cause: state.readError,
+    if (err instanceof FileReadError) {
+      throw new ImageError(`Cannot read image tarball "${tarballPath}": ${err.message}`, {
+        cause: err.cause,
       });
     }
     // Podman reports a bad tarball as HTTP 500 (Docker as 200 with an error in the reply).

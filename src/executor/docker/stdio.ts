@@ -15,9 +15,46 @@ import { FrameDemuxer, FrameFormatError } from "./frames.ts";
 
 const decoder = new TextDecoder();
 const MAX_SYSTEM_MESSAGE = 4096;
+/** The one buffer stdin is copied through, when its source is a byte stream (a file). */
+const STDIN_BUFFER_BYTES = 256 * 1024;
 
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
+}
+
+/**
+ * The chunks of `source`. A byte stream (a file's `readable`) is read into one buffer, used again for every
+ * chunk once the previous one was written: gigabytes of stdin then leave no garbage behind, so berth's memory
+ * stays flat (#17). Any other stream is read chunk by chunk.
+ */
+async function* chunksOf(
+  reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  if (!(reader instanceof ReadableStreamBYOBReader)) {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  }
+  let buf = new Uint8Array(STDIN_BUFFER_BYTES);
+  while (true) {
+    const { done, value } = await reader.read(buf);
+    if (done || value === undefined) return;
+    yield value; // the caller writes it before asking for the next chunk
+    buf = new Uint8Array(value.buffer);
+  }
+}
+
+/** A BYOB reader for a byte stream, else a default reader. */
+function readerOf(
+  source: ReadableStream<Uint8Array>,
+): ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array> {
+  try {
+    return source.getReader({ mode: "byob" });
+  } catch {
+    return source.getReader();
+  }
 }
 
 /**
@@ -31,13 +68,9 @@ export async function pumpStdin(
   log: LogFn,
 ): Promise<void> {
   if (source) {
-    const reader = source.getReader();
+    const reader = readerOf(source);
     try {
-      while (true) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        await writeAll(conn, value);
-      }
+      for await (const chunk of chunksOf(reader)) await writeAll(conn, chunk);
     } catch (err) {
       log(`Stopped writing to the container's stdin: ${err instanceof Error ? err.message : String(err)}`);
       await reader.cancel(err).catch(() => {});
