@@ -421,13 +421,24 @@ class JobRun {
       this.#log("Starting container");
       this.#started = true;
       this.#startedAt = this.#clock.now();
-      await steps.run("start", async () => {
-        await claims.verify();
-        await executor.start();
-      }, {
-        deadlineMs: budget.startMs,
-        timeoutError: unresponsive("starting the container"),
-      });
+      let startAsked = false;
+      try {
+        await steps.run("start", async () => {
+          await claims.verify();
+          startAsked = true;
+          await executor.start();
+        }, {
+          deadlineMs: budget.startMs,
+          timeoutError: unresponsive("starting the container"),
+          // A start that settles after it was given up may have run a container: close() again removes it.
+          late: () => executor.close(),
+        });
+      } catch (err) {
+        // Cancelled while the engine was starting it: the container may be running (it is being stopped), so
+        // hear how it ended, as after a cancel while it runs.
+        if (err instanceof StepCancelledError && startAsked) return await this.#afterStop(executor.wait());
+        throw err;
+      }
       await this.#lock?.update({ state: "Running" });
       try {
         this.#crunchstat = await startCrunchstat({
@@ -449,9 +460,8 @@ class JobRun {
   }
 
   /**
-   * Waits for the container's exit. A cancel that arrives first stops the container (see #onCancel); the engine
-   * then has {@link Budget.stopGraceMs} to report the exit. What happened first decides: a container that turns
-   * out to have exited by itself (any status but SIGKILL's) is `Complete`.
+   * Waits for the container's exit. A cancel that arrives first stops the container (see #onCancel and
+   * #afterStop).
    */
   async #waitForExit(executor: ContainerExecutor): Promise<RunResult> {
     const steps = this.#steps;
@@ -464,6 +474,17 @@ class JobRun {
     } catch (err) {
       if (!(err instanceof StepCancelledError)) throw err;
     }
+    return await this.#afterStop(waiting);
+  }
+
+  /**
+   * After a cancel stopped the container (see #onCancel): waits at most {@link Budget.stopGraceMs} for the engine
+   * to report its exit. What happened first decides: a container that turns out to have exited by itself (any
+   * status but SIGKILL's) is `Complete`.
+   */
+  async #afterStop(waiting: Promise<number>): Promise<RunResult> {
+    const steps = this.#steps;
+    waiting.catch(() => {}); // handled below
     const cancel = this.#env.cancellation.reason!;
     let code: number | null = null;
     try {

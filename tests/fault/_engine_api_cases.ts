@@ -81,6 +81,23 @@ export function engineApiCases(engine: EngineCase): FaultCase[] {
       });
     }
   }
+  // The engine has the start request and is still starting the container when the SIGTERM comes: berth stops it
+  // once started and hears its end (137), or, when the answer comes too late for that, removes it as the late
+  // start settles (the runner waits for it within the stop budget and closes the executor again).
+  const startPattern = "^POST /containers/[^/]+/start$";
+  for (const [ms, exitCode] of [[3000, 137], [8000, undefined]] as const) {
+    cases.push({
+      engine,
+      phase: "start",
+      fault: `SIGTERM while POST /containers/ID/start is answered ${ms / 1000} s late`,
+      job: LONG_JOB,
+      expect: { ...cancelled(), exitCode },
+      rig: proxyRig([{ action: "delay-reply", pattern: startPattern, ms }], async ({ proxy, run }) => {
+        await proxySaw(proxy, re(startPattern, "delay-reply"));
+        signal(run, "SIGTERM");
+      }),
+    });
+  }
   const waitPattern = "^POST /containers/[^/]+/wait$";
   cases.push(
     {

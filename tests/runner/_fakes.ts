@@ -92,6 +92,7 @@ export class FakeExecutor implements ContainerExecutor {
   readonly #entered = new Map<Method, { promise: Promise<void>; resolve: (v: void) => void }>();
   readonly #exit = deferred<number>();
   #running = false;
+  #stopRequested = false;
   #writers: WritableStreamDefaultWriter<Uint8Array>[] = [];
 
   /** Resolves once `method` has been called. */
@@ -149,8 +150,10 @@ export class FakeExecutor implements ContainerExecutor {
   start(): Promise<void> {
     return this.#call("start", async () => {
       this.#running = true;
-      await this.#writers[0].write(new TextEncoder().encode(this.output));
-      if (this.exitCode !== null) void this.exit(this.exitCode);
+      await this.#writers[0]?.write(new TextEncoder().encode(this.output)); // none once closed
+      // A stop that came while the engine was still starting it kills it now, as the real executors do.
+      if (this.#stopRequested && this.stopKills) void this.exit(137);
+      else if (this.exitCode !== null) void this.exit(this.exitCode);
     });
   }
 
@@ -160,6 +163,7 @@ export class FakeExecutor implements ContainerExecutor {
 
   stop(): Promise<void> {
     return this.#call("stop", async () => {
+      this.#stopRequested = true;
       if (this.stopKills) await this.exit(137);
     });
   }

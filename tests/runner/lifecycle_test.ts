@@ -321,6 +321,42 @@ Deno.test("runJob() removes a container whose create settles after the run was c
   });
 });
 
+Deno.test("runJob() hears the exit of a container whose start was in flight at SIGTERM: Cancelled, 137", async () => {
+  await withTempDir(async (dir) => {
+    let open!: () => void;
+    const h = await harness(dir);
+    h.exec.exitCode = null;
+    h.exec.behavior.start = { gate: new Promise<void>((r) => open = r) };
+    const run = runJob(h.plan, h.env);
+    await h.exec.entered("start");
+    h.cancellation.cancel(SIGTERM);
+    await h.exec.entered("wait"); // the runner asks how it ended instead of giving up
+    open(); // the engine finishes starting it; the pending stop kills it
+    assertEquals(await run, 143);
+    await assertFinished(h, 143, "Cancelled", 137);
+  });
+});
+
+Deno.test("runJob() removes a container whose start settles after the run ended", async () => {
+  await withTempDir(async (dir) => {
+    let open!: () => void;
+    const h = await harness(dir);
+    h.exec.exitCode = null;
+    h.exec.behavior.start = { gate: new Promise<void>((r) => open = r) };
+    h.exec.behavior.close = "ok";
+    const run = runJob(h.plan, h.env);
+    await h.exec.entered("start");
+    h.cancellation.cancel(SIGTERM);
+    await advanceWhenArmed(h.clock, BUDGET.stopGraceMs); // the engine never reports the exit in time
+    await advanceWhenArmed(h.clock, BUDGET.closeAfterFaultMs); // nor finishes the start in time
+    assertEquals(await run, 143);
+    await assertFinished(h, 143, "Cancelled", null);
+    open();
+    await until(() => h.exec.calls.filter((c) => c === "close").length === 2, "the late clean-up");
+    assertEquals(h.exec.containers.size, 0, "the late container was removed");
+  });
+});
+
 Deno.test("runJob() reports an engine failure as Cancelled, 125, without marking the node", async () => {
   await withTempDir(async (dir) => {
     const h = await harness(dir);
@@ -544,8 +580,9 @@ Deno.test("runJob() fails the job (125, node untouched) when its output cannot b
     });
     h.exec.exitCode = null;
     assertEquals(await runJob(h.plan, h.env), 125);
-    // The output fails on the first write, as the container starts: the start is given up and it is stopped.
-    await assertFinished(h, 125, "Cancelled", null);
+    // The output fails on the first write, as the container starts: the start is given up, the container is
+    // stopped, and its end (killed, 137) is heard.
+    await assertFinished(h, 125, "Cancelled", 137);
     assert(h.exec.calls.includes("stop"));
     assertMatch(
       String((await h.state()).error),

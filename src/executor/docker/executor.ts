@@ -732,8 +732,9 @@ class DockerExecutor implements ContainerExecutor {
         break;
       case "starting": {
         ({ name, stdio, exit } = state);
-        container = Promise.resolve(state.id);
         const id = state.id;
+        // Known once the start settles: a removal sent while the engine is still starting it would race the start.
+        container = state.started.then(() => id);
         killed = state.started.then((ok) => ok ? this.#kill(id, name) : { kind: "not-started" });
         break;
       }
@@ -829,7 +830,7 @@ class DockerExecutor implements ContainerExecutor {
       default:
         await this.#teardown(
           state.name,
-          Promise.resolve(state.id),
+          state.kind === "starting" ? state.started.then(() => state.id) : Promise.resolve(state.id),
           state.kind === "starting" || state.kind === "running",
           deadline,
           state.stdio,
@@ -851,13 +852,14 @@ class DockerExecutor implements ContainerExecutor {
   ): Promise<void> {
     let late: { name: string; container: Promise<string | null> } | null = null;
     if (container !== null) {
-      // Wait for a create in flight, but keep time to remove what it made.
+      // Wait for a create or start in flight, but keep time to remove what it made. One that settles later is
+      // kept as `late`: the next close() (the runner calls it again when the step settles) removes it by ID.
       const reserve = Math.min(REMOVAL_RESERVE_MS, (deadline - Date.now()) / 2);
       const ref = await within(container, deadline - reserve - Date.now());
       if (ref === TIMED_OUT) {
         late = { name, container };
         this.#log(
-          `Container "${name}" was still being created when berth stopped waiting for the engine; ` +
+          `Container "${name}" was still being created or started when berth stopped waiting for the engine; ` +
             `removing it by name`,
         );
         await this.#remove(name, name, true, deadline);

@@ -374,7 +374,7 @@ for (const engine of ["docker", "podman"] as const) {
               assert(
                 r.logs.some((l) =>
                   l.endsWith(
-                    "was still being created when berth stopped waiting for the engine; removing it by name",
+                    "was still being created or started when berth stopped waiting for the engine; removing it by name",
                   )
                 ),
                 r.logs.join("\n"),
