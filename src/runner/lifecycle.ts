@@ -176,6 +176,8 @@ class JobRun {
   #mounts: PreparedMounts | null = null;
   #stdio: StdioFiles | null = null;
   #started = false;
+  /** True once the finish has begun closing the executor (late results then close it again). */
+  #closing = false;
   #startedAt = 0;
   #stopDeadline: () => void = () => {};
   #hoststat: StatsHandle | null = null;
@@ -430,8 +432,9 @@ class JobRun {
         }, {
           deadlineMs: budget.startMs,
           timeoutError: unresponsive("starting the container"),
-          // A start that settles after it was given up may have run a container: close() again removes it.
-          late: () => executor.close(),
+          // A start that settles after it was given up may have run a container: once the run's own close()
+          // has been, close() again removes it (before that, the run is still hearing how it ended).
+          late: () => this.#closing ? executor.close() : undefined,
         });
       } catch (err) {
         // Cancelled while the engine was starting it: the container may be running (it is being stopped), so
@@ -705,6 +708,7 @@ class JobRun {
     if (this.#executor) {
       const executor = this.#executor;
       this.#log("Removing container");
+      this.#closing = true;
       await bounded(
         "stop",
         "Error removing container",

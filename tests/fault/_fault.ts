@@ -278,14 +278,21 @@ async function runSubprocess(c: FaultCase, ws: Workspace, rig: Rig, label: strin
   const run = await spawnBerth(ws.args(rig.args), rig.env);
   try {
     const faulted = rig.fault(run).then(() => performance.now());
-    // A fault that never takes effect (berth exited first) fails the case, with berth's own output.
+    let faultAt: number;
     const first = await Promise.race([faulted.then(() => null), run.done]);
-    if (first !== null) {
-      throw new Error(
-        `${label}: berth exited (${first.code}) before the fault: ${first.stderr.slice(-3000)}`,
-      );
+    if (first === null) faultAt = await faulted;
+    else {
+      // berth exited before the test saw the fault (a failure berth handles within one poll): the fault must
+      // still show, else it never took effect and the case fails with berth's own output.
+      const exitAt = performance.now();
+      const seen = await Promise.race([faulted, new Promise<null>((r) => setTimeout(() => r(null), 3000))]);
+      if (seen === null) {
+        throw new Error(
+          `${label}: berth exited (${first.code}) before the fault: ${first.stderr.slice(-3000)}`,
+        );
+      }
+      faultAt = exitAt;
     }
-    const faultAt = await faulted;
     const guard = setTimeout(() => run.child.kill("SIGKILL"), (c.expect.boundS + 60) * 1000);
     let r: Finished;
     try {

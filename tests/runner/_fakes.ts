@@ -69,6 +69,14 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
   return { promise, resolve };
 }
 
+/** A promise that only ever rejects, when `reject` is called (unhandled rejections are not reported). */
+function rejectable(): { promise: Promise<never>; reject: (e: Error) => void } {
+  let reject!: (e: Error) => void;
+  const promise = new Promise<never>((_, r) => reject = r);
+  promise.catch(() => {});
+  return { promise, reject };
+}
+
 /**
  * An executor whose calls behave as {@link FakeExecutor.behavior} says. The container "exists" from a create
  * that settled until a close that came after it; `start` writes {@link FakeExecutor.output} to the stdout sink;
@@ -93,6 +101,8 @@ export class FakeExecutor implements ContainerExecutor {
   readonly #exit = deferred<number>();
   #running = false;
   #stopRequested = false;
+  /** Rejects when the executor is closed before the exit was reported, as the real executors' wait() does. */
+  readonly #closed = rejectable();
   #writers: WritableStreamDefaultWriter<Uint8Array>[] = [];
 
   /** Resolves once `method` has been called. */
@@ -158,7 +168,7 @@ export class FakeExecutor implements ContainerExecutor {
   }
 
   wait(): Promise<number> {
-    return this.#call("wait", () => this.#exit.promise);
+    return this.#call("wait", () => Promise.race([this.#exit.promise, this.#closed.promise]));
   }
 
   stop(): Promise<void> {
@@ -171,7 +181,9 @@ export class FakeExecutor implements ContainerExecutor {
   close(): Promise<void> {
     return this.#call("close", async () => {
       if (this.stopKills) await this.exit(137);
-      // Like a real executor closing its attach connection: the output streams end.
+      // Like a real executor closing its attach connection: the output streams end, and a wait() still
+      // pending hears that the executor was closed.
+      this.#closed.reject(new Error("The executor was closed"));
       await this.#closeWriters();
       this.containers.clear();
     });
