@@ -87,6 +87,8 @@ const encoder = new TextEncoder();
 /**
  * Runs `fn` holding the runtime dir's directory lock, which serializes creating and removing job lock files.
  * With `create: false` (readers), a missing directory lock file means there is nothing to serialize with.
+ * Keep `fn` short: every berth starting or ending on the node waits for it (berth's own use is a few synchronous
+ * calls, microseconds).
  */
 export async function withDirLock<T>(runtimeDir: string, fn: () => Promise<T>, create = true): Promise<T> {
   const path = join(runtimeDir, DIR_LOCK_NAME);
@@ -146,21 +148,28 @@ export async function acquireJobLock(
   if (info.workDir) record.work_dir = info.workDir;
   let held: Deno.FsFile;
   try {
-    // Lock and record under the directory lock, so that readers never see a held lock without its record.
-    held = await withDirLock(runtimeDir, async () => {
-      const f = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
+    // Lock and record under the directory lock, so that readers never see a held lock without its record. Only
+    // synchronous calls in there: each trip through the thread pool would keep every other berth that starts or
+    // ends at the same moment waiting (20 jobs at once on a busy node queued for seconds, #17).
+    const got = await withDirLock(runtimeDir, () => {
+      const f = Deno.openSync(path, { read: true, write: true, create: true, mode: 0o600 });
       try {
-        if (!(await f.tryLock(true))) {
-          const other = await readLockRecord(path);
-          throw new JobLockedError(uuid, other?.pid ?? 0, path);
+        if (!f.tryLockSync(true)) {
+          f.close();
+          return Promise.resolve(null);
         }
-        await writeRecord(f, record);
+        writeRecordSync(f, record);
       } catch (err) {
         f.close();
-        throw err;
+        return Promise.reject(err);
       }
-      return f;
+      return Promise.resolve(f);
     });
+    if (got === null) {
+      const other = await readLockRecord(path);
+      throw new JobLockedError(uuid, other?.pid ?? 0, path);
+    }
+    held = got;
   } catch (err) {
     if (err instanceof BerthError || err instanceof Deno.errors.NotCapable) throw err;
     throw new BerthError(`Cannot lock "${path}": ${errorLine(err)}`, { cause: err });
@@ -171,20 +180,24 @@ export async function acquireJobLock(
     get record() {
       return { ...record };
     },
-    async update(patch) {
-      if (released) return;
+    update(patch) {
+      if (released) return Promise.resolve();
       if (patch.state !== undefined) record.state = patch.state;
       if (patch.engine !== undefined) record.engine = patch.engine;
       try {
-        await writeRecord(held, record);
+        writeRecordSync(held, record); // a few hundred bytes into the job's own file
       } catch { /* the record is informational */ }
+      return Promise.resolve();
     },
     async release() {
       if (released) return;
       released = true;
       try {
-        await withDirLock(runtimeDir, async () => {
-          await Deno.remove(path).catch(() => {});
+        await withDirLock(runtimeDir, () => {
+          try {
+            Deno.removeSync(path);
+          } catch { /* already gone */ }
+          return Promise.resolve();
         });
       } catch {
         await Deno.remove(path).catch(() => {});
@@ -196,12 +209,12 @@ export async function acquireJobLock(
   };
 }
 
-async function writeRecord(file: Deno.FsFile, record: JobLockRecord): Promise<void> {
+function writeRecordSync(file: Deno.FsFile, record: JobLockRecord): void {
   const data = encoder.encode(JSON.stringify(record) + "\n");
-  await file.seek(0, Deno.SeekMode.Start);
+  file.seekSync(0, Deno.SeekMode.Start);
   let off = 0;
-  while (off < data.length) off += await file.write(data.subarray(off));
-  await file.truncate(data.length);
+  while (off < data.length) off += file.writeSync(data.subarray(off));
+  file.truncateSync(data.length);
 }
 
 /**
