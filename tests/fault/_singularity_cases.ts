@@ -75,13 +75,12 @@ function sigtermAt(
   phase: string,
   step: Step,
   fault: string,
-  o: { after?: boolean; blockedBy?: string } = {},
+  o: { after?: boolean } = {},
 ) {
   return {
     engine: singularity,
     phase,
     fault,
-    ...(o.blockedBy ? { blockedBy: o.blockedBy } : {}),
     job: LONG_JOB,
     expect: cancelled(),
     rig: singularityRig(
@@ -114,9 +113,8 @@ function fatalAt(phase: string, step: Step): FaultCase {
 
 /** The Singularity fixture's own cases (the runtime's steps, the SIF lock). */
 export function singularityCases(): FaultCase[] {
-  const queryLeak = "the query process is left running, notes/sing.md fault → sing";
   return [
-    sigtermAt("engine", "version", "SIGTERM while --version does not answer", { blockedBy: queryLeak }),
+    sigtermAt("engine", "version", "SIGTERM while --version does not answer"),
     {
       engine: singularity,
       phase: "engine",
@@ -125,7 +123,7 @@ export function singularityCases(): FaultCase[] {
       expect: NODE_FAULT,
       rig: singularityRig([{ step: "version", mode: "pause" }], ({ reached }) => reached("version")),
     },
-    sigtermAt("create", "help", "SIGTERM while exec --help does not answer", { blockedBy: queryLeak }),
+    sigtermAt("create", "help", "SIGTERM while exec --help does not answer"),
     sigtermAt("image", "build", "SIGTERM while the build does not start"),
     sigtermAt("image", "build", "SIGTERM after the build wrote the image, before it exited", { after: true }),
     fatalAt("image", "build"),
@@ -133,7 +131,6 @@ export function singularityCases(): FaultCase[] {
       engine: singularity,
       phase: "image",
       fault: "max_run_time 3 s, the build hangs",
-      blockedBy: "the build starts after close() and is left running, notes/sing.md 21:10 fault → sing",
       job: { ...LONG_JOB, scheduling_parameters: { max_run_time: 3 } },
       // Measured from berth's start (it takes the job's lock at once).
       expect: { ...cancelled(124), boundS: 3 + CANCEL_BOUND_S, logLine: /^maximum run time exceeded/ },

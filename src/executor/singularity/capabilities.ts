@@ -75,12 +75,17 @@ export function parseHelpFlags(help: string): Set<string> {
 /** How long one query of the program may take before it counts as unresponsive. */
 export const QUERY_TIMEOUT_MS = 20_000;
 
-async function query(path: string, args: string[], cwd: string): Promise<string> {
+/**
+ * Runs `path args` and returns its output; killed after {@link QUERY_TIMEOUT_MS}, or as soon as `cancel` fires
+ * (the executor was closed: berth is stopping, and must not leave a hung query behind).
+ */
+async function query(path: string, args: string[], cwd: string, cancel?: AbortSignal): Promise<string> {
   const what = `"${path} ${args.join(" ")}"`;
   const timeout = new AbortController();
   const timer = setTimeout(() => timeout.abort(), QUERY_TIMEOUT_MS);
   let out: Deno.CommandOutput;
   try {
+    if (cancel?.aborted) throw new Error("berth is stopping");
     out = await new Deno.Command(path, {
       args,
       clearEnv: true,
@@ -89,12 +94,15 @@ async function query(path: string, args: string[], cwd: string): Promise<string>
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      signal: timeout.signal,
+      signal: cancel ? AbortSignal.any([timeout.signal, cancel]) : timeout.signal,
     }).output();
   } catch (err) {
     throw new EngineError(`Cannot run ${what}: ${errorLine(err)}`, { cause: err, brokenNode: false });
   } finally {
     clearTimeout(timer);
+  }
+  if (cancel?.aborted) {
+    throw new EngineError(`${what} was stopped: berth is stopping`, { brokenNode: false });
   }
   if (timeout.signal.aborted) {
     throw new EngineError(`${what} did not answer within ${QUERY_TIMEOUT_MS / 1000} s: engine unresponsive`, {
@@ -112,9 +120,12 @@ async function query(path: string, args: string[], cwd: string): Promise<string>
   return stdout.trim() !== "" ? stdout : stderr;
 }
 
-/** The first line of `<path> --version`, trimmed. @throws {EngineError} when it cannot be had. */
-export async function queryVersionLine(path: string, cwd: string): Promise<string> {
-  const text = (await query(path, ["--version"], cwd)).trim().split("\n")[0].trim();
+/**
+ * The first line of `<path> --version`, trimmed; `cancel` kills the query.
+ * @throws {EngineError} when it cannot be had.
+ */
+export async function queryVersionLine(path: string, cwd: string, cancel?: AbortSignal): Promise<string> {
+  const text = (await query(path, ["--version"], cwd, cancel)).trim().split("\n")[0].trim();
   if (text === "") throw new EngineError(`"${path} --version" printed nothing`, { brokenNode: false });
   return text;
 }
@@ -131,6 +142,7 @@ export function detectCapabilities(
   path: string,
   versionLine: string,
   cwd: string,
+  cancel?: AbortSignal,
 ): Promise<RuntimeCapabilities> {
   const key = `${path}\0${versionLine}`;
   let found = cache.get(key);
@@ -145,7 +157,7 @@ export function detectCapabilities(
           { brokenNode: false },
         );
       }
-      const execFlags = parseHelpFlags(await query(path, ["exec", "--help"], cwd));
+      const execFlags = parseHelpFlags(await query(path, ["exec", "--help"], cwd, cancel));
       if (!execFlags.has("bind")) {
         throw new EngineError(
           `Cannot read the exec flags of "${path}": its "exec --help" lists no --bind flag`,

@@ -99,6 +99,8 @@ export async function convertImage(opts: ConvertOptions): Promise<void> {
     const args = ["build", opts.dst, `docker-archive://${source}`];
     log(`Building ${engine.engine} image "${opts.dst}" from "${opts.tarball}"`);
     log(`Running ${JSON.stringify([engine.path, ...args])}`);
+    // Cancelled before it could start (the lock wait or the cache lookup outlasted the run): no build at all.
+    if (opts.signal?.aborted) throw new EngineError(`Image conversion was cancelled`, { brokenNode: false });
     let child: Deno.ChildProcess;
     try {
       child = new Deno.Command(engine.path, {
@@ -123,6 +125,7 @@ export async function convertImage(opts: ConvertOptions): Promise<void> {
       } catch { /* already exited */ }
     };
     opts.signal?.addEventListener("abort", kill, { once: true });
+    if (opts.signal?.aborted) kill(); // aborted between the spawn and the listener
     const tail: string[] = [];
     const [status] = await Promise.all([
       child.status,

@@ -143,7 +143,7 @@ export class SingularityExecutor implements ContainerExecutor {
    */
   runtime(): Promise<string> {
     if (this.#version === undefined) {
-      this.#version = queryVersionLine(this.binary, this.workDir);
+      this.#version = queryVersionLine(this.binary, this.workDir, this.#abort.signal);
       this.#version.catch(() => this.#version = undefined);
     }
     return this.#version;
@@ -151,7 +151,7 @@ export class SingularityExecutor implements ContainerExecutor {
 
   /** What the program can do (its flavour, version and `exec` flags); detected once per program and version. */
   async capabilities(): Promise<RuntimeCapabilities> {
-    return await detectCapabilities(this.binary, await this.runtime(), this.workDir);
+    return await detectCapabilities(this.binary, await this.runtime(), this.workDir, this.#abort.signal);
   }
 
   /**
