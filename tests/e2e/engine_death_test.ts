@@ -180,7 +180,10 @@ for (const engine of ENGINES.filter((e) => e.socket !== null)) {
     ignore: !engine.available,
     async fn() {
       await withWorkspace(engine, "engine-stopped-running", async (ws) => {
-        const r = await faultRun(ws, [], async (proxy) => {
+        // The runtime description's GET /version still unanswered when the engine stops (as Podman's slow one
+        // often is on a busy node): berth must not wait out that request's own 30 s bound.
+        const rules = [{ action: "stall" as const, pattern: "^GET /version$" }];
+        const r = await faultRun(ws, rules, async (proxy) => {
           await waitForLog(ws, "Waiting for container to finish", 60_000);
           proxy.child.kill("SIGSTOP");
         }, ["--watchdog-interval", "0.5"]);

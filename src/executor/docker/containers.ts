@@ -117,13 +117,31 @@ export async function startContainer(api: EngineTransport, id: string, name: str
 /**
  * `POST /containers/{id}/wait?condition=not-running`: a long poll that answers when the container has exited
  * (at once when it already has). Not time-bounded: the caller watches the engine and aborts with `signal`.
+ *
+ * On Podman (`libpodVersion` given) Podman's own `POST /v<libpod>/libpod/containers/{id}/wait` instead: its
+ * compatible wait answers 0.7–1.8 s after a short container's exit on a busy node (it waits for the container's
+ * clean-up), its own wait 0.3–0.6 s (measured with Podman 4.3, #17). It answers the exit code alone.
  */
-export function waitContainer(api: EngineTransport, id: string, signal: AbortSignal): Promise<WaitReply> {
-  return api.json<WaitReply>("POST", `/containers/${ref(id)}/wait`, {
-    query: { condition: "not-running" },
+export async function waitContainer(
+  api: EngineTransport,
+  id: string,
+  signal: AbortSignal,
+  libpodVersion = "",
+): Promise<WaitReply> {
+  const context = "Container wait failed";
+  if (libpodVersion === "") {
+    return await api.json<WaitReply>("POST", `/containers/${ref(id)}/wait`, {
+      query: { condition: "not-running" },
+      signal,
+      context,
+    });
+  }
+  const code = await api.json<unknown>("POST", `/v${libpodVersion}/libpod/containers/${ref(id)}/wait`, {
+    versioned: false,
     signal,
-    context: "Container wait failed",
+    context,
   });
+  return { StatusCode: typeof code === "number" ? code : -1 };
 }
 
 /** `GET /containers/{id}/json`, bounded by `timeoutMs` (default {@link ENGINE_BOUNDS.inspectMs}). */

@@ -251,8 +251,12 @@ class DockerExecutor implements ContainerExecutor {
   readonly #stopped = deferred<ExitOutcome | null>();
   #state: ExecutorState = { kind: "new" };
   #health: EngineHealth = "answering";
+  /** Aborts the runtime description's `GET /version` once the engine has proven unresponsive. */
+  readonly #versionAbort = new AbortController();
   #engineFacts: EngineFacts;
   #negotiated: Promise<void> | null = null;
+  /** Podman's own API version (from the ping), for its faster wait; "" on Docker. */
+  #libpodVersion = "";
   /** What the runtime cache's entry must match (from the socket and the ping); null: no cache. */
   #runtimeCacheKey: string | null = null;
   #runtime: Promise<string> | null = null;
@@ -301,6 +305,9 @@ class DockerExecutor implements ContainerExecutor {
       flavor: ping.flavor,
       rootless: ping.flavor === "podman" && this.#rootlessService(),
     };
+    this.#libpodVersion = ping.flavor === "podman" && /^\d+\.\d+(\.\d+)?$/.test(ping.libpodVersion)
+      ? ping.libpodVersion
+      : "";
     if (this.#opts.runtimeCacheDir !== undefined) {
       this.#runtimeCacheKey = runtimeCacheKey(this.#socket.path, ping);
     }
@@ -326,7 +333,16 @@ class DockerExecutor implements ContainerExecutor {
 
   /** Remembers that the engine stopped answering: the teardown then uses its short budget. */
   #noteFailure(err: unknown): void {
-    if (err instanceof EngineTimeoutError) this.#health = "unresponsive";
+    if (err instanceof EngineTimeoutError) this.#markUnresponsive();
+  }
+
+  /**
+   * The engine stopped answering: the teardown uses its short budget, and a runtime description still being
+   * asked is given up (the runner would otherwise wait up to {@link ENGINE_BOUNDS.versionMs} for it).
+   */
+  #markUnresponsive(): void {
+    this.#health = "unresponsive";
+    this.#versionAbort.abort(new EngineError("The engine stopped answering"));
   }
 
   runtime(): Promise<string> {
@@ -337,7 +353,10 @@ class DockerExecutor implements ContainerExecutor {
   /** `GET /version` as one line, or the node's cached line for this engine (never rejects). */
   async #describeRuntime(): Promise<string> {
     const ask = () =>
-      engineVersion(this.#api).then((info) => describeRuntime(this.#engine, info), () => null);
+      engineVersion(this.#api, undefined, this.#versionAbort.signal).then(
+        (info) => describeRuntime(this.#engine, info),
+        () => null,
+      );
     const dir = this.#opts.runtimeCacheDir;
     const key = this.#runtimeCacheKey;
     const line = dir !== undefined && key !== null
@@ -562,7 +581,7 @@ class DockerExecutor implements ContainerExecutor {
 
   /** The long-poll wait for the exit, turned into an outcome (never rejects). */
   #registerWait(id: string, name: string): Promise<ExitOutcome> {
-    return waitContainer(this.#api, id, this.#abort.signal).then(
+    return waitContainer(this.#api, id, this.#abort.signal, this.#libpodVersion).then(
       (reply): ExitOutcome => {
         const message = reply.Error?.Message ?? "";
         if (message !== "") {
@@ -688,7 +707,7 @@ class DockerExecutor implements ContainerExecutor {
 
   /** A watchdog over the engine, checking with `probe`, at the configured interval. */
   #watchdog(checks: string, probe: (signal: AbortSignal) => Promise<string>): Watchdog {
-    return startWatchdog({
+    const watchdog = startWatchdog({
       probe,
       intervalMs: this.#opts.watchdogIntervalMs ?? ENGINE_BOUNDS.watchdogIntervalMs,
       probeTimeoutMs: ENGINE_BOUNDS.watchdogProbeMs,
@@ -698,6 +717,8 @@ class DockerExecutor implements ContainerExecutor {
       engine: this.#display,
       log: this.#log,
     });
+    watchdog.failed.then(() => this.#markUnresponsive());
+    return watchdog;
   }
 
   async pid(): Promise<number> {
@@ -775,7 +796,7 @@ class DockerExecutor implements ContainerExecutor {
   ): Promise<ExitOutcome | null> {
     const kill = await within(killed, deadline - Date.now());
     if (kill === TIMED_OUT) {
-      this.#health = "unresponsive";
+      this.#markUnresponsive();
       return {
         kind: "error",
         error: new EngineTimeoutError(

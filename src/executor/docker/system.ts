@@ -21,13 +21,20 @@ export interface PingReply {
   server: string;
   /** `podman` when the server is Libpod (a `Libpod-Api-Version` header or a `Libpod/` server name). */
   flavor: ApiFlavor;
+  /** The `Libpod-Api-Version` header (Podman's own API, e.g. `4.3.1`), or "" when absent. */
+  libpodVersion: string;
 }
 
 /** The ping reply's facts from its headers. */
 export function pingReplyOf(headers: Headers): PingReply {
   const server = headers.get("server") ?? "";
   const podman = headers.has("libpod-api-version") || /^libpod\//i.test(server);
-  return { apiVersion: headers.get("api-version") ?? "", server, flavor: podman ? "podman" : "docker" };
+  return {
+    apiVersion: headers.get("api-version") ?? "",
+    server,
+    flavor: podman ? "podman" : "docker",
+    libpodVersion: headers.get("libpod-api-version") ?? "",
+  };
 }
 
 /**
@@ -49,13 +56,18 @@ export async function pingEngine(
 }
 
 /**
- * `GET /version` (unversioned), bounded by {@link ENGINE_BOUNDS.versionMs}.
+ * `GET /version` (unversioned), bounded by {@link ENGINE_BOUNDS.versionMs} and by `signal`.
  * @throws {EngineError} when the engine cannot be reached or does not answer in time.
  */
-export function engineVersion(api: EngineTransport, context?: string): Promise<EngineVersion> {
+export function engineVersion(
+  api: EngineTransport,
+  context?: string,
+  signal?: AbortSignal,
+): Promise<EngineVersion> {
   return api.json<EngineVersion>("GET", "/version", {
     versioned: false,
     timeoutMs: ENGINE_BOUNDS.versionMs,
     context,
+    signal,
   });
 }
