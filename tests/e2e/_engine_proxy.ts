@@ -29,7 +29,7 @@
 export interface ProxyRule {
   /** What to do with a matching request. */
   action: "delay" | "hold" | "stall" | "drop" | "delay-reply" | "stall-reply";
-  /** Matched against `METHOD /path` (no version prefix, no query). */
+  /** Matched against `METHOD /path` (no version prefix, no query; Podman's own API as `/libpod/...`). */
   pattern: string;
   /** Milliseconds for `delay` and `delay-reply`. */
   ms?: number;
@@ -239,8 +239,9 @@ async function serve(client: Deno.Conn, target: string, rules: CompiledRule[], r
       const text = decoder.decode(head);
       const [requestLine, ...headerLines] = text.split("\r\n");
       const [method, target = ""] = requestLine.split(" ");
-      // Deno's unix-socket client sends the absolute form (`http://engine.invalid/v1.41/...`).
-      const path = target.split("?")[0].replace(/^[a-z]+:\/\/[^/]*/, "").replace(/^\/v\d+\.\d+(?=\/)/, "");
+      // Deno's unix-socket client sends the absolute form (`http://engine.invalid/v1.41/...`); Podman's own
+      // API is versioned by its release (`/v4.3.1/libpod/...`).
+      const path = target.split("?")[0].replace(/^[a-z]+:\/\/[^/]*/, "").replace(/^\/v\d+(\.\d+)+(?=\/)/, "");
       const headers = new Map<string, string>();
       for (const line of headerLines) {
         const colon = line.indexOf(":");

@@ -98,7 +98,9 @@ export function engineApiCases(engine: EngineCase): FaultCase[] {
       }),
     });
   }
-  const waitPattern = "^POST /containers/[^/]+/wait$";
+  // Podman's wait is its own API's (`POST /v<release>/libpod/containers/ID/wait`, see containers.ts).
+  const waitCall = engine.name === "podman" ? "POST /libpod/containers/ID/wait" : "POST /containers/ID/wait";
+  const waitPattern = `^${waitCall.replace("ID", "[^/]+")}$`;
   cases.push(
     {
       engine,
@@ -129,7 +131,7 @@ export function engineApiCases(engine: EngineCase): FaultCase[] {
     {
       engine,
       phase: "wait",
-      fault: "SIGTERM while POST /containers/ID/wait is held",
+      fault: `SIGTERM while ${waitCall} is held`,
       job: LONG_JOB,
       expect: { ...cancelled(), exitCode: undefined },
       rig: proxyRig([{ action: "hold", pattern: waitPattern }], async ({ ws, proxy, run }) => {
