@@ -20,6 +20,7 @@
  * @module
  */
 
+import { isAbsolute, join, relative } from "node:path";
 import { BerthError } from "../errors.ts";
 import type { BindMount } from "../executor/types.ts";
 
@@ -133,5 +134,36 @@ export async function assertRealDirectory(path: string, uid?: number): Promise<v
         JSON.stringify(path)
       }, which berth created, is owned by uid ${info.uid}, not by berth's user (${uid})`,
     );
+  }
+}
+
+/**
+ * Refuses to let berth write `file` (a stdout/stderr file mount inside `base`, the job's `output/`) through a
+ * symlink: every directory from `base` down to the file's parent must be a real directory, and the file, when it
+ * exists, a regular file. Checked right before berth opens it, so a root berth never truncates a file a link
+ * points at.
+ * @throws {HostPathChangedError} naming the first part that is not what berth made.
+ */
+export async function assertNoLinkUnder(base: string, file: string): Promise<void> {
+  const rel = relative(base, file);
+  if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) {
+    throw new HostPathChangedError(`${JSON.stringify(file)} is not inside ${JSON.stringify(base)}`);
+  }
+  await assertRealDirectory(base);
+  const parts = rel.split("/");
+  let at = base;
+  for (const part of parts.slice(0, -1)) {
+    at = join(at, part);
+    await assertRealDirectory(at);
+  }
+  try {
+    const info = await Deno.lstat(file);
+    if (!info.isFile) {
+      throw new HostPathChangedError(
+        `${JSON.stringify(file)}, which berth writes, is ${info.isSymlink ? "a symlink" : "not a file"} now`,
+      );
+    }
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
 }

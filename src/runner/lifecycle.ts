@@ -56,7 +56,7 @@ import { type Clock, REAL_CLOCK, startDeadline, type TimerId } from "./deadline.
 import { describeFull, type FullPlace, whereFull } from "./disk_full.ts";
 import { type ExecutorFactories, selectEngine } from "./engine.ts";
 import { describeContainerExit, exitStatusFor, type Outcome, reservedCodeNote } from "./exit_status.ts";
-import { assertRealDirectory, claimHostPaths, type HostPathClaims } from "./host_paths.ts";
+import { assertNoLinkUnder, assertRealDirectory, claimHostPaths, type HostPathClaims } from "./host_paths.ts";
 import { type PreparedMounts, prepareMounts } from "./mounts.ts";
 import { writeNodeInfo } from "./node_info.ts";
 import { handOverOutput, recordOutput } from "./output.ts";
@@ -173,6 +173,8 @@ class JobRun {
   #executor: ContainerExecutor | null = null;
   #tmpDir: JobTmpDir | null = null;
   #claims: HostPathClaims | null = null;
+  /** The job's `output/` as resolved when the mounts were laid out (stdout/stderr file mounts live below it). */
+  #outputDir = "";
   #mounts: PreparedMounts | null = null;
   #stdio: StdioFiles | null = null;
   #started = false;
@@ -363,9 +365,10 @@ class JobRun {
         const uid = Deno.uid() ?? 0;
         await assertRealDirectory(jobTmp, uid);
         await assertRealDirectory(this.#layout.output, uid);
+        this.#outputDir = await Deno.realPath(this.#layout.output);
         const mounts = await prepareMounts(job, {
           sources: this.#plan.sources,
-          outputDir: await Deno.realPath(this.#layout.output),
+          outputDir: this.#outputDir,
           tmpDir: await Deno.realPath(jobTmp),
           log: this.#log,
           signal,
@@ -607,6 +610,11 @@ class JobRun {
   /** Opens the stdio files; a file that cannot be written stops the run (the job fails, 125). */
   async #openStdio(): Promise<StdioFiles> {
     const mounts = this.#mounts!;
+    // A stdout/stderr file mount is opened (truncating) by berth itself: never through a symlink swapped into
+    // output/ since the mounts were laid out (a root berth would truncate what the link points at).
+    for (const file of [mounts.stdoutFile, mounts.stderrFile]) {
+      if (file !== null) await assertNoLinkUnder(this.#outputDir, file);
+    }
     this.#stdio = await StdioFiles.open({
       stdin: mounts.stdin,
       stdoutFile: mounts.stdoutFile,

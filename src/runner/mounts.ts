@@ -27,6 +27,7 @@ import { dirname, join, relative } from "node:path";
 import type { BindMount } from "../executor/types.ts";
 import { type Job, type JsonValue, serializeJsonContent } from "../job/mod.ts";
 import { JOB_DIR_MODE, settleJobPath, STAGED_FILE_MODE, type WritableOwner } from "../node/job_dirs.ts";
+import { assertRealDirectory } from "./host_paths.ts";
 import type { MountSources } from "./mount_sources.ts";
 
 /** Where the container's stdin comes from. */
@@ -251,6 +252,8 @@ async function mkdirsUnder(base: string, dir: string, owner: WritableOwner | nul
       await settleJobPath(at, JOB_DIR_MODE, owner);
     } catch (err) {
       if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+      // Made by berth for an earlier mount (or there before): never followed when it is a symlink now.
+      await assertRealDirectory(at);
     }
   }
 }

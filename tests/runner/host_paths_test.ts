@@ -2,7 +2,12 @@
 
 import { join } from "node:path";
 import { assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
-import { assertRealDirectory, claimHostPaths, HostPathChangedError } from "../../src/runner/host_paths.ts";
+import {
+  assertNoLinkUnder,
+  assertRealDirectory,
+  claimHostPaths,
+  HostPathChangedError,
+} from "../../src/runner/host_paths.ts";
 
 /** A tree with an allowed root holding `d/` (a dir) and `f` (a file), and an outside dir the swaps point at. */
 async function withTree(fn: (t: { root: string; allowed: string; outside: string }) => Promise<void>) {
@@ -98,5 +103,34 @@ Deno.test("assertRealDirectory() refuses a symlink, a file, and another user's d
     await refused(() => assertRealDirectory(join(allowed, "f")), "not a directory");
     await Deno.chown(join(allowed, "d"), 1500, 1500);
     await refused(() => assertRealDirectory(join(allowed, "d"), 0), "owned by uid 1500");
+  });
+});
+
+Deno.test("assertNoLinkUnder() passes real dirs and a regular or absent file, refuses any symlink on the way", async () => {
+  await withTree(async ({ allowed, outside }) => {
+    const base = allowed;
+    await assertNoLinkUnder(base, join(base, "d", "new.txt"));
+    await assertNoLinkUnder(base, join(base, "f"));
+    // A parent swapped for a link to elsewhere, the file itself a link, the base itself a link.
+    await Deno.symlink(outside, join(base, "l"));
+    const parent = await assertRejects(
+      () => assertNoLinkUnder(base, join(base, "l", "f")),
+      HostPathChangedError,
+    );
+    assertStringIncludes(
+      parent.message,
+      `${JSON.stringify(join(base, "l"))}, which berth created, is a symlink now`,
+    );
+    await Deno.symlink(join(outside, "f"), join(base, "d", "out.txt"));
+    const file = await assertRejects(
+      () => assertNoLinkUnder(base, join(base, "d", "out.txt")),
+      HostPathChangedError,
+    );
+    assertStringIncludes(file.message, "which berth writes, is a symlink now");
+    const linkedBase = join(outside, "base");
+    await Deno.symlink(base, linkedBase);
+    await assertRejects(() => assertNoLinkUnder(linkedBase, join(linkedBase, "f")), HostPathChangedError);
+    await assertRejects(() => assertNoLinkUnder(base, join(outside, "f")), HostPathChangedError);
+    assertEquals(await Deno.readTextFile(join(outside, "f")), "other");
   });
 });

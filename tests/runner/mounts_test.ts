@@ -1,4 +1,5 @@
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
+import { HostPathChangedError } from "../../src/runner/host_paths.ts";
 import { prepareMounts } from "../../src/runner/mounts.ts";
 import { resolveMountSources } from "../../src/runner/mount_sources.ts";
 import { jobFrom, modeOf, withTempDir } from "./_job.ts";
@@ -126,5 +127,34 @@ Deno.test("prepareMounts() binds output/ for a writable collection at output_pat
     assert(m.stdin.kind === "bytes");
     assertEquals(new TextDecoder().decode(m.stdin.data), '["a",{"b":98765432109876543210}]');
     assertEquals(m.binds["/etc/arvados/ca-certificates.crt"], { hostPath: ca, readOnly: true });
+  });
+});
+
+Deno.test("prepareMounts() never follows a symlink where it makes a parent dir inside output/", async () => {
+  await withTempDir(async (root) => {
+    await Deno.mkdir(`${root}/output`);
+    await Deno.mkdir(`${root}/tmp`);
+    await Deno.mkdir(`${root}/elsewhere`);
+    // Planted before berth lays out the mounts (or swapped in between two of them).
+    await Deno.symlink(`${root}/elsewhere`, `${root}/output/deep`);
+    const parsed = jobFrom({
+      mounts: {
+        "/out": { kind: "tmp" },
+        "/out/deep/staged.txt": { kind: "text", content: "staged" },
+      },
+    });
+    const sources = await resolveMountSources(parsed.job, parsed.path, `${root}/keep`, []);
+    const err = await assertRejects(
+      () =>
+        prepareMounts(parsed.job, {
+          sources,
+          outputDir: `${root}/output`,
+          tmpDir: `${root}/tmp`,
+          log: () => {},
+        }),
+      HostPathChangedError,
+    );
+    assert(err.message.includes(`"${root}/output/deep", which berth created, is a symlink now`), err.message);
+    assertEquals([...Deno.readDirSync(`${root}/elsewhere`)], []);
   });
 });
