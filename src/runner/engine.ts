@@ -44,6 +44,8 @@ export interface SingularityFactoryOptions {
   hostEnv: Record<string, string>;
   /** The job log. */
   log: LogFn;
+  /** Where the program's version and `exec` flags may be kept for the next runs (the user's runtime dir). */
+  runtimeCacheDir?: string;
 }
 
 /** The executor factories the runner may call (injectable, so tests can count or wrap them). */
@@ -78,7 +80,7 @@ export interface SelectEngineOptions {
   watchdogIntervalMs: number;
   /** True when the image is a SIF file: `auto` then looks only for Apptainer/Singularity, which can run it. */
   sifImage?: boolean;
-  /** Where a Docker/Podman executor may keep the engine's runtime description for the next runs. */
+  /** Where an executor may keep the engine's description (and a Singularity program's flags) for the next runs. */
   runtimeCacheDir?: string;
 }
 
@@ -120,6 +122,7 @@ export async function selectEngine(
       tmpDir: options.tmpDir,
       hostEnv: options.hostEnv,
       log,
+      runtimeCacheDir: options.runtimeCacheDir,
     });
   const socket = options.dockerSocket || undefined;
 

@@ -4,7 +4,8 @@
  * `/version` runs conmon and runc and looks up their packages (dpkg/rpm), which takes 0.3 s on a quiet node and
  * several seconds on a busy one, longer than a whole short job.
  *
- * One small JSON file per engine socket in the user's runtime dir (`engine-<hash>.json`). An entry is used only
+ * One small JSON file per engine socket in the user's runtime dir (`engine-<hash>.json`, see
+ * `src/node/fact_cache.ts`). An entry is used only
  * while its key still matches — the socket path, the socket file's identity (device, inode and change time: a
  * restarted engine makes a new socket) and the `/_ping` headers (server name and version, API version) — and for
  * at most {@link RUNTIME_CACHE_TTL_MS}, so an upgraded conmon or runc under a running service shows within that
@@ -13,20 +14,10 @@
  * @module
  */
 
-import { join } from "node:path";
+import { cachedFact, factCachePath } from "../../node/fact_cache.ts";
 
 /** How long a cached description is used. */
 export const RUNTIME_CACHE_TTL_MS = 10 * 60_000;
-
-/** The largest cache file read (a description is a few hundred bytes). */
-const MAX_CACHE_BYTES = 16 * 1024;
-
-/** What a cache file holds. */
-interface CacheEntry {
-  key: string;
-  runtime: string;
-  at: number;
-}
 
 /** What {@link cachedRuntime} needs. */
 export interface RuntimeCacheOptions {
@@ -56,10 +47,8 @@ export function runtimeCacheKey(socket: string, ping: { server: string; apiVersi
 }
 
 /** The cache file of `socket` in `dir`. */
-export async function runtimeCachePath(dir: string, socket: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(socket)));
-  const hex = Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
-  return join(dir, `engine-${hex}.json`);
+export function runtimeCachePath(dir: string, socket: string): Promise<string> {
+  return factCachePath(dir, "engine", socket);
 }
 
 /**
@@ -67,39 +56,15 @@ export async function runtimeCachePath(dir: string, socket: string): Promise<str
  * (then cached). Never throws.
  * @returns the description, or null when the cache had none and `describe` could not say.
  */
-export async function cachedRuntime(o: RuntimeCacheOptions): Promise<string | null> {
-  const now = o.now ?? Date.now();
-  const path = await runtimeCachePath(o.dir, o.socket);
-  const found = await readEntry(path);
-  if (found !== null && found.key === o.key && now - found.at >= 0 && now - found.at < RUNTIME_CACHE_TTL_MS) {
-    return found.runtime;
-  }
-  const runtime = await o.describe();
-  if (runtime !== null) await writeEntry(path, { key: o.key, runtime, at: now });
-  return runtime;
-}
-
-async function readEntry(path: string): Promise<CacheEntry | null> {
-  try {
-    const info = await Deno.lstat(path);
-    if (!info.isFile || info.size > MAX_CACHE_BYTES) return null;
-    const e = JSON.parse(await Deno.readTextFile(path));
-    if (typeof e?.key !== "string" || typeof e?.runtime !== "string" || typeof e?.at !== "number") {
-      return null;
-    }
-    return { key: e.key, runtime: e.runtime, at: e.at };
-  } catch {
-    return null;
-  }
-}
-
-/** Writes the entry through a temp file and a rename, so readers see a whole entry or none. */
-async function writeEntry(path: string, entry: CacheEntry): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    await Deno.writeTextFile(tmp, JSON.stringify(entry) + "\n", { createNew: true, mode: 0o600 });
-    await Deno.rename(tmp, path);
-  } catch {
-    await Deno.remove(tmp).catch(() => {});
-  }
+export function cachedRuntime(o: RuntimeCacheOptions): Promise<string | null> {
+  return cachedFact({
+    dir: o.dir,
+    prefix: "engine",
+    subject: o.socket,
+    key: o.key,
+    ttlMs: RUNTIME_CACHE_TTL_MS,
+    ask: o.describe,
+    accept: (value) => typeof value === "string" ? value : null,
+    now: o.now,
+  });
 }

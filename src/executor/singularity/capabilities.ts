@@ -17,6 +17,7 @@
  */
 
 import { EngineError, errorLine } from "../../errors.ts";
+import type { FactCacheOptions } from "../../node/fact_cache.ts";
 
 /** The three families of the Singularity command line. */
 export type SingularityFlavour = "Apptainer" | "SingularityCE" | "Singularity";
@@ -172,6 +173,77 @@ export function detectCapabilities(
     found.catch(() => cache.delete(key));
   }
   return found;
+}
+
+/** How long a program's answers are kept on the node (see {@link programCacheKey}). */
+export const PROGRAM_CACHE_TTL_MS = 10 * 60_000;
+
+/** What the node's cache keeps of a program: its version line and its `exec` flags. */
+export interface ProgramAnswers {
+  /** The trimmed first line of `--version`. */
+  versionLine: string;
+  /** The long `exec` flags (without `--`). */
+  execFlags: string[];
+}
+
+/**
+ * The key of a program's entry in the node's cache: its path, and the identity of the file it resolves to
+ * (device, inode, size, modification and change times). A new build or a package upgrade replaces or rewrites
+ * the file, which changes the key; a module system that puts another program first on PATH gives another path.
+ * The time to live ({@link PROGRAM_CACHE_TTL_MS}) covers what the file's identity cannot show (a wrapper script
+ * whose target changed).
+ * @returns null when the program cannot be looked at (the cache is not used then).
+ */
+export async function programCacheKey(path: string): Promise<string | null> {
+  try {
+    const real = await Deno.realPath(path);
+    const s = await Deno.stat(real);
+    return JSON.stringify([
+      path,
+      real,
+      s.dev,
+      s.ino,
+      s.size,
+      s.mtime?.getTime() ?? null,
+      s.ctime?.getTime() ?? null,
+    ]);
+  } catch {
+    return null;
+  }
+}
+
+/** The node cache's options for the program at `path` (to be completed with `key`, `ask` or nothing). */
+export function programCacheOptions(
+  dir: string,
+  path: string,
+  key: string,
+): Omit<FactCacheOptions<ProgramAnswers>, "ask"> {
+  return {
+    dir,
+    prefix: "singularity",
+    subject: path,
+    key,
+    ttlMs: PROGRAM_CACHE_TTL_MS,
+    accept: (value) => {
+      const v = value as Partial<ProgramAnswers> | null;
+      return typeof v?.versionLine === "string" && Array.isArray(v.execFlags) &&
+          v.execFlags.every((f) => typeof f === "string")
+        ? { versionLine: v.versionLine, execFlags: v.execFlags }
+        : null;
+    },
+  };
+}
+
+/**
+ * The capabilities the node's cache recorded for the program at `path` (its help is not asked again).
+ * @throws {EngineError} as {@link detectCapabilities} when the recorded version line is not a known one.
+ */
+export function capabilitiesFromAnswers(path: string, answers: ProgramAnswers): RuntimeCapabilities {
+  const version = parseVersionLine(answers.versionLine);
+  if (version === null || !answers.execFlags.includes("bind")) {
+    throw new EngineError(`The node's cache holds no usable answers of "${path}"`, { brokenNode: false });
+  }
+  return { path, versionLine: answers.versionLine, version, execFlags: new Set(answers.execFlags) };
 }
 
 /** `Apptainer 1.2.5`, `SingularityCE 3.11.4`, `Singularity 3.4.2`. */

@@ -29,9 +29,14 @@ import {
   referenceString,
 } from "../../image/mod.ts";
 import type { ContainerExecutor, ContainerSpec, ImageProgress, LogFn } from "../types.ts";
+import { readCachedFact, writeCachedFact } from "../../node/fact_cache.ts";
 import {
+  capabilitiesFromAnswers,
   describeRuntime,
   detectCapabilities,
+  type ProgramAnswers,
+  programCacheKey,
+  programCacheOptions,
   queryVersionLine,
   type RuntimeCapabilities,
 } from "./capabilities.ts";
@@ -84,6 +89,11 @@ export interface SingularityExecutorOptions {
   isRoot?: boolean;
   /** Decides which limits can work. @default a probe of the real host */
   cgroupProbe?: CgroupProbe;
+  /**
+   * Where the program's `--version` and `exec --help` answers may be kept for the next runs (the user's runtime
+   * dir; see `programCacheKey` in `capabilities.ts`). @default none: asked by every run
+   */
+  runtimeCacheDir?: string;
 }
 
 /** A prepared container: the `exec` command line and what the launch check needs. */
@@ -125,6 +135,8 @@ export class SingularityExecutor implements ContainerExecutor {
   /** The container's init as `stop()` found it (0: none); `close()` waits for it to be gone. */
   #killedInit = 0;
   #version: Promise<string> | undefined;
+  /** The node cache's answers for this program (read once), with the entry's key; null: none or no cache. */
+  #cached: Promise<{ key: string; answers: ProgramAnswers | null } | null> | undefined;
   #loading = new Set<Promise<unknown>>();
   #closed = false;
 
@@ -143,15 +155,52 @@ export class SingularityExecutor implements ContainerExecutor {
    */
   runtime(): Promise<string> {
     if (this.#version === undefined) {
-      this.#version = queryVersionLine(this.binary, this.workDir, this.#abort.signal);
+      this.#version = this.#askVersion();
       this.#version.catch(() => this.#version = undefined);
     }
     return this.#version;
   }
 
+  /** The version line: from the node's cache, else asked (and then the help asked at once, in the background). */
+  async #askVersion(): Promise<string> {
+    const cached = await this.#cachedAnswers();
+    if (cached?.answers) return cached.answers.versionLine;
+    const line = await queryVersionLine(this.binary, this.workDir, this.#abort.signal);
+    // `exec --help` while the runner prepares the image; create() gets the same answer, or asks again.
+    this.capabilities().catch(() => {});
+    return line;
+  }
+
   /** What the program can do (its flavour, version and `exec` flags); detected once per program and version. */
   async capabilities(): Promise<RuntimeCapabilities> {
-    return await detectCapabilities(this.binary, await this.runtime(), this.workDir, this.#abort.signal);
+    const versionLine = await this.runtime();
+    const cached = await this.#cachedAnswers();
+    if (cached?.answers?.versionLine === versionLine) {
+      try {
+        return capabilitiesFromAnswers(this.binary, cached.answers);
+      } catch {
+        // A malformed entry: asked again below, and replaced.
+      }
+    }
+    const caps = await detectCapabilities(this.binary, versionLine, this.workDir, this.#abort.signal);
+    const dir = this.#opts.runtimeCacheDir;
+    if (dir !== undefined && cached) {
+      const answers = { versionLine, execFlags: [...caps.execFlags] };
+      await writeCachedFact(programCacheOptions(dir, this.binary, cached.key), answers);
+    }
+    return caps;
+  }
+
+  /** The node cache's entry for this program, read once per executor (never rejects). */
+  #cachedAnswers(): Promise<{ key: string; answers: ProgramAnswers | null } | null> {
+    this.#cached ??= (async () => {
+      const dir = this.#opts.runtimeCacheDir;
+      if (dir === undefined) return null;
+      const key = await programCacheKey(this.binary);
+      if (key === null) return null;
+      return { key, answers: await readCachedFact(programCacheOptions(dir, this.binary, key)) };
+    })();
+    return this.#cached;
   }
 
   /**

@@ -44,7 +44,7 @@ Deno.test("cachedRuntime() asks once, then answers from the cache while the key 
     assertEquals(await cachedRuntime({ ...o, now: 2_000 }), "docker Engine 1.2.3");
     assertEquals(a.calls.length, 1);
     const entry = JSON.parse(await Deno.readTextFile(await runtimeCachePath(dir, "/run/x.sock")));
-    assertEquals(entry, { key: "k1", runtime: "docker Engine 1.2.3", at: 1_000 });
+    assertEquals(entry, { key: "k1", value: "docker Engine 1.2.3", at: 1_000 });
   });
 });
 
@@ -119,7 +119,7 @@ for (const engine of ["docker", "podman"] as const) {
         const entry = JSON.parse(
           await Deno.readTextFile(await runtimeCachePath(dir, ENGINE_SOCKETS[engine])),
         );
-        assertEquals(entry.runtime, line);
+        assertEquals(entry.value, line);
       } finally {
         await plain.close();
         await cached.close();

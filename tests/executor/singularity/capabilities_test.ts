@@ -5,11 +5,18 @@ import {
   parseHelpFlags,
   parseVersionLine,
 } from "../../../src/executor/singularity/mod.ts";
+import {
+  PROGRAM_CACHE_TTL_MS,
+  programCacheKey,
+  programCacheOptions,
+} from "../../../src/executor/singularity/capabilities.ts";
+import { factCachePath, readCachedFact, writeCachedFact } from "../../../src/node/fact_cache.ts";
 import { assert, assertEquals, assertRejects } from "../../helpers/assert.ts";
 import {
   FIXTURE_GENERATIONS,
   FIXTURE_VERSION_LINES,
   fixtureBinary,
+  fixtureExecutor,
   fixtureHelp,
 } from "../../fixtures/singularity/mod.ts";
 
@@ -133,4 +140,100 @@ Deno.test("detectCapabilities() refuses a program that is not of the Singularity
   assertEquals(noBind.brokenNode, false);
   const again = detectCapabilities("/usr/bin/uname", line, "/");
   await assertRejects(() => again, EngineError);
+});
+
+/** A temp dir for a node cache and the executors' temp dirs, removed afterwards. */
+async function withCacheDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "berth-program-cache-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("programCacheKey() names the program's path and file identity, null for a missing program", async () => {
+  const a = await programCacheKey(fixtureBinary("singularity-3.4"));
+  const b = await programCacheKey(fixtureBinary("apptainer-1.2"));
+  assert(a !== null && b !== null);
+  assertEquals(await programCacheKey(fixtureBinary("singularity-3.4")), a);
+  assert(a !== b);
+  assertEquals(await programCacheKey("/no/such/singularity"), null);
+});
+
+Deno.test("a Singularity executor with a runtime cache dir asks once, records the answers, and the next one reads them", async () => {
+  await withCacheDir(async (dir) => {
+    const gen = "singularity-ce-3.8";
+    const binary = fixtureBinary(gen);
+    const key = await programCacheKey(binary);
+    assert(key !== null);
+    const opts = programCacheOptions(dir, binary, key);
+    const first = await fixtureExecutor("singularity", dir, { binary, runtimeCacheDir: dir });
+    let line = "";
+    try {
+      line = await first.runtime();
+      assert(line.startsWith(`${FIXTURE_VERSION_LINES[gen]} (berth test fixture`), line);
+      const caps = await first.capabilities();
+      assertEquals(caps.execFlags, parseHelpFlags(await fixtureHelp(gen)));
+    } finally {
+      await first.close();
+    }
+    const recorded = await readCachedFact(opts);
+    assertEquals(recorded?.versionLine, line);
+    assertEquals(new Set(recorded?.execFlags), parseHelpFlags(await fixtureHelp(gen)));
+
+    // The next executor answers from the record without running the program: a record that says something the
+    // program would not (another version, one flag fewer) is what it reports.
+    const planted = {
+      versionLine: "singularity-ce version 3.8.99",
+      execFlags: ["bind", "containall", "cpus"],
+    };
+    await writeCachedFact(opts, planted);
+    const second = await fixtureExecutor("singularity", dir, { binary, runtimeCacheDir: dir });
+    try {
+      assertEquals(await second.runtime(), planted.versionLine);
+      assertEquals((await second.capabilities()).execFlags, new Set(planted.execFlags));
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+Deno.test("a Singularity executor asks again when the record's key differs, it is stale or malformed, or no cache dir is given", async () => {
+  await withCacheDir(async (dir) => {
+    const gen = "apptainer-1.0";
+    const binary = fixtureBinary(gen);
+    const key = (await programCacheKey(binary))!;
+    const planted = { versionLine: "apptainer version 1.0.99", execFlags: ["bind"] };
+    const cases: [string, () => Promise<void>, string | undefined][] = [
+      [
+        "another key (the program file changed)",
+        () => writeCachedFact(programCacheOptions(dir, binary, key + "x"), planted),
+        dir,
+      ],
+      ["stale", () =>
+        writeCachedFact(
+          { ...programCacheOptions(dir, binary, key), now: Date.now() - PROGRAM_CACHE_TTL_MS - 1 },
+          planted,
+        ), dir],
+      ["malformed", async () => {
+        const path = await factCachePath(dir, "singularity", binary);
+        await Deno.writeTextFile(path, JSON.stringify({ key, at: Date.now(), value: { versionLine: 7 } }));
+      }, dir],
+      ["no cache dir", () => writeCachedFact(programCacheOptions(dir, binary, key), planted), undefined],
+    ];
+    for (const [what, plant, runtimeCacheDir] of cases) {
+      await plant();
+      const exec = await fixtureExecutor("apptainer", dir, { binary, runtimeCacheDir });
+      try {
+        const line = await exec.runtime();
+        assert(line.startsWith(`${FIXTURE_VERSION_LINES[gen]} (berth test fixture`), `${what}: ${line}`);
+        assertEquals((await exec.capabilities()).execFlags, parseHelpFlags(await fixtureHelp(gen)), what);
+      } finally {
+        await exec.close();
+      }
+      const path = await factCachePath(dir, "singularity", binary);
+      await Deno.remove(path).catch(() => {});
+    }
+  });
 });
