@@ -372,25 +372,45 @@ if (wanted("7")) {
 
 // 7b. A SIF file as the image: berth runs it as it is (no conversion, no cache), against a bare `exec` of the
 // same file. The fixture's images are bare squashfs files, not SIF files: a real program only.
+/** A SIF file built by `program`, run by berth as it is (no conversion), against the program's own exec of it. */
+async function sifFilePair(id: string, name: string, program: string, env: string): Promise<void> {
+  const sif = join(WORK, `busybox-${id}.sif`);
+  await Deno.remove(sif).catch(() => {});
+  await sh(`${program} build ${sif} docker-archive://${busybox.path} >/dev/null 2>&1`);
+  await pair(
+    id,
+    name,
+    () =>
+      berthRun(
+        { container_image: sif, command: ["echo", "ok"] },
+        `--runtime-engine singularity --singularity-binary ${program}`,
+      ),
+    () =>
+      `${env}${program} exec --containall --cleanenv --pwd / --net --network none ${sif} echo ok >/dev/null`,
+    { target: 1.5 },
+  );
+}
+
 if (wanted("7b")) {
   if (REAL_SINGULARITY === "") {
     extras.push("7b. SIF-file start-up: not measured (no real Singularity/Apptainer on PATH).");
   } else {
-    const sif = join(WORK, "busybox.sif");
-    await sh(`${REAL_SINGULARITY} build ${sif} docker-archive://${busybox.path} >/dev/null 2>&1`);
-    await pair(
+    await sifFilePair(
       "7b",
       "SIF-file run vs direct exec of the same SIF (real program)",
-      () =>
-        berthRun(
-          { container_image: sif, command: ["echo", "ok"] },
-          `--runtime-engine singularity --singularity-binary ${REAL_SINGULARITY}`,
-        ),
-      () =>
-        `${REAL_SINGULARITY} exec --containall --cleanenv --pwd / --net --network none ${sif} echo ok >/dev/null`,
-      { target: 1.5 },
+      REAL_SINGULARITY,
+      "",
     );
   }
+}
+// 7c. The same on the CLI fixture (its build writes SIF-shaped files).
+if (wanted("7c")) {
+  await sifFilePair(
+    "7c",
+    "SIF-file run vs direct exec of the same SIF (CLI fixture)",
+    FIXTURE,
+    "SINGULARITY_NO_EVAL=1 ",
+  );
 }
 
 // 8. Output throughput: BIG_MIB MiB of 64-byte lines on stdout (berth timestamps every line into stdout.txt).

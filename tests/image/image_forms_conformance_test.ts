@@ -10,9 +10,9 @@ import { assertEquals, assertMatch, assertRejects } from "../helpers/assert.ts";
 import { plainSpec, TEST_PATH } from "../helpers/container_spec.ts";
 import { ENGINE_SOCKETS } from "../helpers/engine_api.ts";
 import { removeRegistryTags, startRegistry } from "../helpers/registry.ts";
-import { fixtureExecutor, namedRealBinaries } from "../fixtures/singularity/mod.ts";
+import { FIXTURE_BIN, fixtureExecutor, namedRealBinaries } from "../fixtures/singularity/mod.ts";
 import { testImage } from "../images/mod.ts";
-import { buildRealSif } from "./_real_sif.ts";
+import { buildSif } from "./_sif.ts";
 import { createDockerExecutor } from "../../src/executor/docker/mod.ts";
 import { createSingularityExecutor } from "../../src/executor/singularity/mod.ts";
 import type { ContainerExecutor, LogFn } from "../../src/executor/types.ts";
@@ -47,8 +47,8 @@ const TARGETS: Target[] = [
     label: "singularity (fixture)",
     socket: null,
     make: (log, tmp) => fixtureExecutor("singularity", tmp, { log, imageCache: join(tmp, "cache") }),
-    // The fixture writes bare squashfs images, which are not SIF files by content: its SIF case is the real one.
-    sif: () => Promise.resolve(null),
+    // The fixture's build writes SIF-shaped files (the real global header, then the squashfs partition).
+    sif: (tmp) => buildSif(FIXTURE_BIN.singularity, "multilayer", join(tmp, "multilayer.sif")),
   },
   ...realSingularity.map((binary): Target => ({
     label: `singularity (${binary})`,
@@ -62,7 +62,7 @@ const TARGETS: Target[] = [
         hostEnv: { PATH: "/usr/local/bin:/usr/bin:/bin" },
         log,
       }),
-    sif: (tmp) => buildRealSif(binary, "multilayer", join(tmp, "multilayer.sif")),
+    sif: (tmp) => buildSif(binary, "multilayer", join(tmp, "multilayer.sif")),
   })),
 ];
 

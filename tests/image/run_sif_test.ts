@@ -1,25 +1,25 @@
 /**
- * A SIF file as `container_image`, end to end, on the real Singularity/Apptainer programs named by
- * `BERTH_SINGULARITY_BINARIES` (ignored, by name, when none is): the file is run as it is (no conversion, no copy
- * into the cache), its sha256 is the recorded image ID, and the image's environment applies.
+ * A SIF file as `container_image`, end to end, on every generation of the Singularity/Apptainer CLI fixture (whose
+ * `build` writes SIF-shaped files: the real global header, the squashfs partition at offset 32768) and on the
+ * real programs named by `BERTH_SINGULARITY_BINARIES`, each running a SIF it built itself: the file is run as it
+ * is (no conversion, no copy into the cache), its sha256 is the recorded image ID, and the image's environment
+ * applies.
  */
 import { dirname, join } from "node:path";
 import { assertEquals } from "../helpers/assert.ts";
 import { assertFinalState, runBerthE2e, withWorkspace } from "../e2e/_harness.ts";
-import { namedRealBinaries } from "../fixtures/singularity/mod.ts";
-import { buildRealSif } from "./_real_sif.ts";
+import { singularityE2eTargets } from "../fixtures/singularity/mod.ts";
+import { buildSif } from "./_sif.ts";
 import { isSifFile, sha256File } from "../../src/image/mod.ts";
 
-const real = namedRealBinaries();
-
-Deno.test({
-  name: `berth run of a SIF file on a real Singularity/Apptainer (${real.join(", ") || "none named"})`,
-  ignore: real.length === 0,
-  sanitizeResources: false,
-  async fn() {
-    for (const binary of real) {
-      await withWorkspace(null, "sif-real", async (ws) => {
-        const sif = await buildRealSif(binary, "multilayer", join(ws.root, "multilayer.img"));
+for (const target of singularityE2eTargets()) {
+  const binary = target.binary;
+  Deno.test({
+    name: `berth run of a SIF file on ${target.label}`,
+    sanitizeResources: false,
+    async fn() {
+      await withWorkspace(null, "sif-file", async (ws) => {
+        const sif = await buildSif(binary, "multilayer", join(ws.root, "multilayer.img"));
         assertEquals(await isSifFile(sif), true);
         const sha = await sha256File(sif);
         await ws.writeJob({
@@ -30,7 +30,7 @@ Deno.test({
         const r = await runBerthE2e(
           ws.args([
             "--runtime-engine",
-            "singularity",
+            target.engine,
             "--singularity-binary",
             binary,
             "--image-cache",
@@ -49,6 +49,6 @@ Deno.test({
         assertEquals([...Deno.readDirSync(ws.tmp)], []);
         assertEquals(await sha256File(sif), sha);
       });
-    }
-  },
-});
+    },
+  });
+}

@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import { findContainedPid } from "../../../src/executor/singularity/mod.ts";
+import { isSifFile } from "../../../src/image/mod.ts";
 import { testImage } from "../../images/mod.ts";
 import { FIXTURE_BIN, fixtureBinary, type FixtureGeneration } from "../../fixtures/singularity/mod.ts";
 import { assertEquals, assertMatch, assertStringIncludes } from "../../helpers/assert.ts";
@@ -74,6 +75,24 @@ Deno.test("fixture build unpacks the layers in order and honours whiteouts", asy
       r.stdout,
       "ls: /etc/berth-removed: No such file or directory\nkept\nhello from the upper layer\n",
     );
+  });
+});
+
+Deno.test("fixture build writes a SIF-shaped file; exec runs it, and a bare squashfs image (older caches) too", async () => {
+  await withSif(async (sif, dir) => {
+    const bytes = await Deno.readFile(sif);
+    assertEquals(await isSifFile(sif), true);
+    // The squashfs partition at the real default data offset: its own magic "hsqs" there.
+    assertEquals(new TextDecoder().decode(bytes.subarray(32768, 32772)), "hsqs");
+    const bare = join(dir, "bare.img");
+    await Deno.writeFile(bare, bytes.subarray(32768));
+    assertEquals(await isSifFile(bare), false);
+    for (const image of [sif, bare]) {
+      const r = await fixture("singularity", [...EXEC, image, "cat", "/etc/berth-kept"], {
+        SINGULARITY_NO_EVAL: "1",
+      });
+      assertEquals([r.code, r.stdout], [0, "kept\n"], `${image}: ${r.stderr}`);
+    }
   });
 });
 
