@@ -46,9 +46,12 @@ export interface RunOptions {
   crunchstatInterval: number;
   /** Program run (without arguments) when the node looks broken; "" to write the marker file instead. */
   brokenNodeHook: string;
-  /** Directory of berth's lock files and broken-node marker (absolute). @default `/var/lock` when writable */
+  /**
+   * The user's runtime dir: job locks, the broken-node marker, the engine fact caches (absolute).
+   * @default the first usable of `/var/lock/berth-<uid>`, `$XDG_RUNTIME_DIR/berth`, `/tmp/berth-<uid>`
+   */
   runtimeDir: string;
-  /** Seconds between the Docker/Podman watchdog's checks of the container. @default 120 */
+  /** Seconds between the Docker/Podman watchdog's checks of the container. @default 15 */
   watchdogInterval: number;
   /** `--pull`: when a registry may be asked for a `docker://` image. @default "missing" */
   pull: PullPolicy;
