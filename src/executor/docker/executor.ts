@@ -43,6 +43,8 @@ import { engineVersion, pingEngine } from "./system.ts";
 import { EngineApiError, EngineTimeoutError, EngineTransport, isPermissionError } from "./transport.ts";
 import { describeRuntime, negotiateApiVersion } from "./version.ts";
 import { cachedRuntime, runtimeCacheKey } from "./runtime_cache.ts";
+import { readKernelFile } from "../../stats/kernel_files.ts";
+import { parseCgroupMounts } from "../../stats/cgroup_files.ts";
 import { startWatchdog, type Watchdog } from "./watchdog.ts";
 
 /** Options of {@link createDockerExecutor}. */
@@ -93,14 +95,15 @@ const REMOVAL_RESERVE_MS = 1_500;
 /** Pause between two removal attempts that the engine refused for a passing reason (removal in progress). */
 const REMOVE_RETRY_MS = 250;
 
-/** The host's cgroup version: 2 when `/sys/fs/cgroup` is the unified hierarchy, 1 otherwise, 0 when unknown. */
-export function cgroupVersion(): 0 | 1 | 2 {
-  try {
-    Deno.statSync("/sys/fs/cgroup/cgroup.controllers");
-    return 2;
-  } catch (err) {
-    return err instanceof Deno.errors.NotFound ? 1 : 0;
-  }
+/**
+ * The host's cgroup version as Podman sees it: 2 when `/sys/fs/cgroup` is the unified hierarchy, 1 otherwise, 0
+ * when the mount table cannot be read. Read through `readKernelFile` (berth's profiles refuse direct reads of
+ * `/proc` and `/sys`: a `Deno.stat` of `/sys/fs/cgroup/cgroup.controllers` is refused and would say "unknown").
+ */
+export async function cgroupVersion(): Promise<0 | 1 | 2> {
+  const mounts = await readKernelFile("/proc/mounts");
+  if (mounts === null) return 0;
+  return parseCgroupMounts(mounts).unified === "/sys/fs/cgroup" ? 2 : 1;
 }
 
 /** The group of a device file from the host, or null when it does not exist. */
@@ -459,7 +462,7 @@ class DockerExecutor implements ContainerExecutor {
       }
       id = made.id;
       for (const w of made.warnings) this.#log(`${this.#display} warning: ${w}`);
-      if (this.#engineFacts.rootless && (spec.ram > 0 || spec.vcpus > 0) && cgroupVersion() === 1) {
+      if (this.#engineFacts.rootless && (spec.ram > 0 || spec.vcpus > 0) && (await cgroupVersion()) === 1) {
         // Podman accepts the limits and says nothing, but without cgroup v2 delegation it cannot apply them.
         this.#log(
           `${this.#display} warning: rootless Podman on cgroup v1 cannot apply the memory and CPU limits; ` +
