@@ -54,3 +54,4 @@ export {
   SECRET_NAME_WORDS,
 } from "./redact.ts";
 export { IGNORED_RECORD_FIELDS, JOB_FIELDS } from "./fields.ts";
+export { isStrictlyUnder } from "./_paths.ts";

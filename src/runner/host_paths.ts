@@ -20,9 +20,10 @@
  * @module
  */
 
-import { isAbsolute, join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { BerthError } from "../errors.ts";
 import type { BindMount } from "../executor/types.ts";
+import { isStrictlyUnder } from "../job/mod.ts";
 
 /** A host path changed between berth's check and the engine's mount. Exit 125: the job fails, not the node. */
 export class HostPathChangedError extends BerthError {}
@@ -145,14 +146,12 @@ export async function assertRealDirectory(path: string, uid?: number): Promise<v
  * @throws {HostPathChangedError} naming the first part that is not what berth made.
  */
 export async function assertNoLinkUnder(base: string, file: string): Promise<void> {
-  const rel = relative(base, file);
-  if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) {
+  if (!isStrictlyUnder(file, base)) {
     throw new HostPathChangedError(`${JSON.stringify(file)} is not inside ${JSON.stringify(base)}`);
   }
   await assertRealDirectory(base);
-  const parts = rel.split("/");
   let at = base;
-  for (const part of parts.slice(0, -1)) {
+  for (const part of relative(base, dirname(file)).split("/").filter((p) => p !== "")) {
     at = join(at, part);
     await assertRealDirectory(at);
   }

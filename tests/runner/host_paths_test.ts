@@ -111,6 +111,9 @@ Deno.test("assertNoLinkUnder() passes real dirs and a regular or absent file, re
     const base = allowed;
     await assertNoLinkUnder(base, join(base, "d", "new.txt"));
     await assertNoLinkUnder(base, join(base, "f"));
+    // A name that merely starts with ".." is inside.
+    await Deno.mkdir(join(base, "..d"));
+    await assertNoLinkUnder(base, join(base, "..d", "f"));
     // A parent swapped for a link to elsewhere, the file itself a link, the base itself a link.
     await Deno.symlink(outside, join(base, "l"));
     const parent = await assertRejects(
