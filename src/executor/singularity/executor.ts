@@ -135,6 +135,7 @@ export class SingularityExecutor implements ContainerExecutor {
   /** The container's init as `stop()` found it (0: none); `close()` waits for it to be gone. */
   #killedInit = 0;
   #version: Promise<string> | undefined;
+  #capabilities: Promise<RuntimeCapabilities> | undefined;
   /** The node cache's answers for this program (read once), with the entry's key; null: none or no cache. */
   #cached: Promise<{ key: string; answers: ProgramAnswers | null } | null> | undefined;
   #loading = new Set<Promise<unknown>>();
@@ -171,8 +172,20 @@ export class SingularityExecutor implements ContainerExecutor {
     return line;
   }
 
-  /** What the program can do (its flavour, version and `exec` flags); detected once per program and version. */
-  async capabilities(): Promise<RuntimeCapabilities> {
+  /**
+   * What the program can do (its flavour, version and `exec` flags): asked once per executor (the background ask
+   * after the version and create() share it), from the node's cache when it has them.
+   */
+  capabilities(): Promise<RuntimeCapabilities> {
+    if (this.#capabilities === undefined) {
+      this.#capabilities = this.#askCapabilities();
+      this.#capabilities.catch(() => this.#capabilities = undefined);
+    }
+    return this.#capabilities;
+  }
+
+  /** The capabilities from the node's cache, else detected (then recorded there). */
+  async #askCapabilities(): Promise<RuntimeCapabilities> {
     const versionLine = await this.runtime();
     const cached = await this.#cachedAnswers();
     if (cached?.answers?.versionLine === versionLine) {
