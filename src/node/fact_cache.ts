@@ -11,6 +11,7 @@
  */
 
 import { join } from "node:path";
+import { writeFileAtomic } from "../atomic_write.ts";
 
 /** The largest cache file read (a fact is a few hundred bytes to a few KiB). */
 const MAX_CACHE_BYTES = 64 * 1024;
@@ -77,12 +78,11 @@ export async function writeCachedFact<T>(
 ): Promise<void> {
   const path = await factCachePath(o.dir, o.prefix, o.subject);
   const entry: CacheEntry = { key: o.key, value, at: o.now ?? Date.now() };
-  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
-    await Deno.writeTextFile(tmp, JSON.stringify(entry) + "\n", { createNew: true, mode: 0o600 });
-    await Deno.rename(tmp, path);
+    // Not flushed to disk: a cache entry lost in a crash is merely asked again.
+    await writeFileAtomic(path, JSON.stringify(entry) + "\n", { mode: 0o600, durable: false });
   } catch {
-    await Deno.remove(tmp).catch(() => {});
+    // Not written: the fact is asked again next time.
   }
 }
 

@@ -22,7 +22,8 @@
  */
 
 import { createHash } from "node:crypto";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
+import { tempPathBeside } from "../atomic_write.ts";
 
 /** The kinds of entry in the manifest. */
 export type OutputEntryType = "file" | "directory" | "symlink" | "fifo" | "socket" | "other";
@@ -110,7 +111,7 @@ export async function writeOutputManifest(
   uuid: string,
   signal?: AbortSignal,
 ): Promise<ManifestTotals> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
+  const tmp = tempPathBeside(path);
   const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
   let buffered = "";
   const flush = async () => {

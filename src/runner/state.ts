@@ -6,7 +6,7 @@
 
 import type { PreparedImage } from "../image/mod.ts";
 import { VERSION } from "../version.ts";
-import { writeFileAtomic } from "./atomic_write.ts";
+import { writeFileAtomic } from "../atomic_write.ts";
 import type { PhaseTimings } from "./steps.ts";
 
 /**
