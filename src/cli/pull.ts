@@ -134,6 +134,8 @@ export const pullCommand: Command = {
         dockerSocket: pathOption("docker-socket", values["docker-socket"], cwd),
         singularityBinary: values["singularity-binary"] ?? "",
         imageCache,
+        imageCacheGroup: image.imageCacheGroup,
+        imageCacheVerify: image.imageCacheVerify,
         tmpDir: jobTmp.path,
         hostEnv: hostEnvSnapshot(),
         log,

@@ -40,9 +40,6 @@ Options:
   --allow-bind DIR             a root that bind mount sources may lie under, after resolving symlinks
                                (repeatable; none by default, so bind mounts are refused)
   --image-cache DIR            shared SIF cache for Singularity/Apptainer (default: convert per run)
-  --image-cache-group GROUP    trust cache entries of this group's members too (a name from /etc/group or a
-                               number; default: only the user's own entries and root's)
-  --image-cache-verify         re-hash a cached SIF against its record before using it (reads it whole)
   --docker-socket PATH         Docker/Podman API socket (default DOCKER_HOST / CONTAINER_HOST, else
                                /var/run/docker.sock or /run/podman/podman.sock)
   --singularity-binary PATH    Singularity/Apptainer program (default: apptainer or singularity on PATH)
@@ -85,8 +82,6 @@ const OPTIONS = {
   "keep-mount": { type: "string" },
   "allow-bind": { type: "string", multiple: true },
   "image-cache": { type: "string" },
-  "image-cache-group": { type: "string" },
-  "image-cache-verify": { type: "boolean" },
   "docker-socket": { type: "string" },
   "singularity-binary": { type: "string" },
   "container-enable-networking": { type: "string" },
@@ -153,8 +148,6 @@ export function parseRunArgs(args: string[], cwd: string = Deno.cwd()): ParsedRu
     keepMount: path("keep-mount", values["keep-mount"], cwd),
     allowBind: (values["allow-bind"] ?? []).map((d) => path("allow-bind", d, cwd)),
     imageCache: path("image-cache", values["image-cache"], cwd),
-    imageCacheGroup: groupId(values["image-cache-group"]),
-    imageCacheVerify: values["image-cache-verify"] ?? false,
     dockerSocket: path("docker-socket", values["docker-socket"], cwd),
     singularityBinary: values["singularity-binary"] ?? "",
     enableNetworking: parseChoice(
@@ -180,29 +173,6 @@ export function parseRunArgs(args: string[], cwd: string = Deno.cwd()): ParsedRu
     detach: values.detach ?? false,
     ...parseImageOptions("run", values, cwd),
   };
-}
-
-/** `--image-cache-group`: a gid, or a group name looked up in /etc/group; null when not given. */
-function groupId(value: string | undefined): number | null {
-  if (value === undefined) return null;
-  if (/^\d{1,10}$/.test(value) && Number(value) < 2 ** 32) return Number(value);
-  let text = "";
-  try {
-    text = Deno.readTextFileSync("/etc/group");
-  } catch (err) {
-    if (err instanceof Deno.errors.NotCapable) throw err;
-  }
-  const line = text.split("\n").map((l) => l.split(":")).find((f) =>
-    f[0] === value && /^\d+$/.test(f[2] ?? "")
-  );
-  if (!line) {
-    throw new UsageError(
-      `run: --image-cache-group must be a group id or a group name in /etc/group, got ${
-        JSON.stringify(value)
-      }`,
-    );
-  }
-  return Number(line[2]);
 }
 
 function nonEmpty(name: string, value: string | undefined): string | undefined {

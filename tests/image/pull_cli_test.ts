@@ -11,6 +11,8 @@ Deno.test("berth pull --help describes the command and its exit statuses", async
   assertMatch(r.stdout, /^Usage: berth pull JOB\.json \[options\]/);
   assertMatch(r.stdout, /--pull missing\|always\|never/);
   assertMatch(r.stdout, /--registry-auth FILE/);
+  assertMatch(r.stdout, /--image-cache-group GROUP/);
+  assertMatch(r.stdout, /--image-cache-verify/);
   const main = await runBerth(["--help"]);
   assertMatch(main.stdout, /^ {2}pull +make a job's image ready on this node/m);
 });
@@ -50,6 +52,10 @@ Deno.test("berth pull refuses bad usage in one line with exit 2", async () => {
       [
         ["pull", job, "--insecure-registry", "https://x"],
         /^berth: pull: --insecure-registry must be a registry HOST/,
+      ],
+      [
+        ["pull", job, "--image-cache-group", "no-such-group-x"],
+        /^berth: pull: --image-cache-group must be a group id or a group name in \/etc\/group, got "no-such-group-x"$/,
       ],
       [
         ["pull", job, "--registry-auth", badAuth],
