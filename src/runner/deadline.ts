@@ -54,3 +54,23 @@ export function startDeadline(ms: number, onExpire: () => void, timers: TimerApi
     id = undefined;
   };
 }
+
+/**
+ * Waits for `promise` to settle, at most `ms` on `timers`' clock (a fake one in tests).
+ * @returns true when it settled (resolved or rejected) in time, false when the time ran out first.
+ */
+export async function settlesWithin(
+  promise: Promise<unknown>,
+  ms: number,
+  timers: TimerApi = REAL_CLOCK,
+): Promise<boolean> {
+  let timer: TimerId | undefined;
+  try {
+    return await Promise.race([
+      promise.then(() => true, () => true),
+      new Promise<boolean>((resolve) => timer = timers.setTimeout(() => resolve(false), ms)),
+    ]);
+  } finally {
+    if (timer !== undefined) timers.clearTimeout(timer);
+  }
+}

@@ -52,7 +52,7 @@ import { BUDGET, type Budget } from "./budget.ts";
 import { type Cancellation, type CancelReason, describeCancel, SIGNAL_NAMES } from "./cancel.ts";
 import { buildContainerSpec, imageDefaults } from "./container_spec.ts";
 import { prepareCuda } from "./cuda.ts";
-import { type Clock, REAL_CLOCK, startDeadline, type TimerId } from "./deadline.ts";
+import { type Clock, REAL_CLOCK, settlesWithin, startDeadline } from "./deadline.ts";
 import { describeFull, type FullPlace, whereFull } from "./disk_full.ts";
 import { type ExecutorFactories, selectEngine } from "./engine.ts";
 import { describeContainerExit, exitStatusFor, type Outcome, reservedCodeNote } from "./exit_status.ts";
@@ -754,7 +754,9 @@ class JobRun {
     // After a cancel the last steps share what is left of the budget; a failed run (75, 125) is bounded by the
     // 3-minute guarantee instead, so its local clean-up and final record are not cut short on a busy node.
     const finalMs = (normalMs: number) => cancelled() ? budget.finalStepMs : normalMs;
-    if (this.#diagnosing !== null) await this.#within(this.#diagnosing, finalMs(budget.closeMs));
+    if (this.#diagnosing !== null) {
+      await settlesWithin(this.#diagnosing, finalMs(budget.closeMs), this.#clock);
+    }
     if (this.#runtime !== null && !this.#runtimeSettled) {
       // Only a slow engine gets here (its version request is bounded by the executor).
       const runtime = this.#runtime;
@@ -861,16 +863,6 @@ class JobRun {
       this.#log(line);
       return line;
     }
-  }
-
-  /** Waits for `promise` (which never rejects) at most `ms` on the run's clock. */
-  async #within(promise: Promise<void>, ms: number): Promise<void> {
-    let timer: TimerId | undefined;
-    await Promise.race([
-      promise,
-      new Promise<void>((resolve) => timer = this.#clock.setTimeout(resolve, ms)),
-    ]);
-    this.#clock.clearTimeout(timer!);
   }
 
   async #stopStats(which: "crunchstat" | "hoststat"): Promise<void> {

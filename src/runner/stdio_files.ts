@@ -15,7 +15,7 @@
  */
 
 import { createTimestamper } from "../logs/mod.ts";
-import { type Clock, REAL_CLOCK, type TimerId } from "./deadline.ts";
+import { type Clock, REAL_CLOCK, settlesWithin } from "./deadline.ts";
 import type { StdinSource } from "./mounts.ts";
 
 /** A file the output is written to (an open `Deno.FsFile` in production). */
@@ -170,12 +170,7 @@ export class StdioFiles {
       if (!sink.locked) await sink.close().catch(() => {});
     }
     if (this.stdin && !this.stdin.locked) await this.stdin.cancel().catch(() => {});
-    let timer: TimerId | undefined;
-    const ended = await Promise.race([
-      Promise.allSettled(this.#pipes).then(() => true),
-      new Promise<boolean>((resolve) => timer = this.#clock.setTimeout(() => resolve(false), ms)),
-    ]);
-    this.#clock.clearTimeout(timer!);
+    const ended = await settlesWithin(Promise.allSettled(this.#pipes), ms, this.#clock);
     for (const f of this.#files.splice(0)) closeQuietly(f);
     return ended;
   }

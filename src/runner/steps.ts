@@ -13,7 +13,7 @@
  */
 
 import type { Cancellation } from "./cancel.ts";
-import { type Clock, REAL_CLOCK, type TimerId } from "./deadline.ts";
+import { type Clock, REAL_CLOCK, settlesWithin, type TimerId } from "./deadline.ts";
 
 /**
  * The steps of a run, in order. The phase timings in `state.json` and `crunch-run.txt` use these names:
@@ -179,12 +179,7 @@ export class StepRunner {
    */
   async settleAbandoned(ms: number): Promise<void> {
     if (this.#abandoned.size === 0) return;
-    let timer: TimerId | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#abandoned]),
-      new Promise<void>((resolve) => timer = this.#clock.setTimeout(resolve, ms)),
-    ]);
-    this.#clock.clearTimeout(timer!);
+    await settlesWithin(Promise.allSettled([...this.#abandoned]), ms, this.#clock);
   }
 
   /**
