@@ -17,6 +17,7 @@ import { EngineError, ImageError } from "../../src/errors.ts";
 import { readImageManifest } from "../../src/image/mod.ts";
 import { imageDefaults } from "../../src/runner/container_spec.ts";
 import { testImage } from "../images/mod.ts";
+import { plainSpec, TEST_PATH } from "../helpers/container_spec.ts";
 import { buildImage, IMAGE_PATH, type LayerEntry } from "../images/builder.ts";
 
 /** What the suite needs to look into an engine (engine-specific; implemented next to each engine's test). */
@@ -62,8 +63,6 @@ export interface ConformanceOptions {
 /** Makes a fresh executor whose messages go to `log`. */
 export type ExecutorFactory = (log: LogFn) => Promise<ContainerExecutor>;
 
-/** PATH for the test containers: the busybox image has its applets in these directories. */
-const PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
 const MiB = 1024 * 1024;
 
 /** The one layer of the images the suite builds: busybox as `/bin/sh`. */
@@ -125,25 +124,15 @@ export function defineConformanceSuite(
     const image = await busybox(ex);
     const out = collector();
     const err = collector();
-    const spec: ContainerSpec = {
+    const spec = plainSpec({
       name: uniqueName(label),
       image: image.id,
       command,
-      workingDir: "/",
-      env: { PATH },
-      user: null,
-      mounts: {},
       vcpus: 1,
-      ram: 0,
-      gpu: { stack: "", deviceCount: 0 },
-      enableNetwork: false,
-      networkMode: "default",
-      cgroupParent: "",
-      stdin: null,
       stdout: out.stream,
       stderr: err.stream,
       ...over,
-    };
+    });
     return { spec, out, err };
   }
 
@@ -233,7 +222,7 @@ export function defineConformanceSuite(
   });
 
   Deno.test(`${tag} the container's environment is exactly the spec's`, async () => {
-    const env = { PATH, BERTH_A: "a b=c", BERTH_EMPTY: "", BERTH_QUOTE: 'it\'s "q"' };
+    const env = { PATH: TEST_PATH, BERTH_A: "a b=c", BERTH_EMPTY: "", BERTH_QUOTE: 'it\'s "q"' };
     const r = await run(["env"], { env });
     assertEquals([r.code, r.stderr], [0, ""]);
     const seen: Record<string, string> = {};
@@ -271,7 +260,7 @@ export function defineConformanceSuite(
         await ex.loadImage(built.id, built.path);
         const { spec, out, err } = await baseSpec(ex, ["sh", "-c", 'pwd; echo "$IMAGE_ONLY $OVERRIDE"'], {
           image: built.id,
-          env: { PATH, IMAGE_ONLY: "from-image", OVERRIDE: "job" },
+          env: { PATH: TEST_PATH, IMAGE_ONLY: "from-image", OVERRIDE: "job" },
         });
         await ex.create(spec);
         await ex.start();
@@ -574,7 +563,7 @@ export function defineConformanceSuite(
         try {
           await ex2.loadImage(built.id, built.path, (p) => second.push(p.done));
           const { spec, out } = await baseSpec(ex2, ["sh", "-c", "echo $BERTH_UNIQUE"], { image: built.id });
-          spec.env = { PATH, BERTH_UNIQUE: unique };
+          spec.env = { PATH: TEST_PATH, BERTH_UNIQUE: unique };
           await ex2.create(spec);
           await ex2.start();
           assertEquals([await ex2.wait(), out.text()], [0, `${unique}\n`]);
