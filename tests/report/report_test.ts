@@ -6,6 +6,7 @@ import { parseCrunchstatLog } from "../../src/report/crunchstat_log.ts";
 import { readRunReport } from "../../src/report/summary.ts";
 import { formatReport } from "../../src/report/format.ts";
 import { niceScale, renderChart } from "../../src/report/chart.ts";
+import { withTempDir } from "../helpers/temp_dir.ts";
 
 const MiB = 1024 * 1024;
 const UUID = "zzzzz-dz642-reporttest00001";
@@ -90,13 +91,8 @@ async function finishedWorkDir(
   }
 }
 
-async function withWorkDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "berth-report-test-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+function withWorkDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  return withTempDir(fn, "berth-report-test-");
 }
 
 Deno.test("parseCrunchstatLog() turns mem and cpu lines into rss and cores-busy series", () => {

@@ -17,15 +17,7 @@ export function jobFrom(fields: Record<string, unknown>, path = "/jobs/job.json"
   return parseJob(text, path);
 }
 
-/** Runs `fn` with a fresh temp dir that is removed afterwards, whatever happens. */
-export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "berth-unit-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+export { withTempDir } from "../helpers/temp_dir.ts";
 
 /** Permission bits (and setuid/setgid/sticky) of `path`, without following a symlink. */
 export async function modeOf(path: string): Promise<number> {

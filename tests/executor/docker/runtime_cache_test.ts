@@ -14,15 +14,9 @@ import {
   runtimeCacheKey,
   runtimeCachePath,
 } from "../../../src/executor/docker/runtime_cache.ts";
+import { withTempDir } from "../../helpers/temp_dir.ts";
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "berth-runtime-cache-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = (fn: (dir: string) => Promise<void>) => withTempDir(fn, "berth-runtime-cache-");
 
 /** A `describe` that counts how often it was asked. */
 function asker(answer: string | null) {

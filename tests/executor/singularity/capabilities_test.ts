@@ -19,6 +19,7 @@ import {
   fixtureExecutor,
   fixtureHelp,
 } from "../../fixtures/singularity/mod.ts";
+import { withTempDir } from "../../helpers/temp_dir.ts";
 
 Deno.test("parseVersionLine() reads the flavour and version of every real program's --version", () => {
   const cases: [string, string, [number, number, number], string][] = [
@@ -143,14 +144,7 @@ Deno.test("detectCapabilities() refuses a program that is not of the Singularity
 });
 
 /** A temp dir for a node cache and the executors' temp dirs, removed afterwards. */
-async function withCacheDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "berth-program-cache-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withCacheDir = (fn: (dir: string) => Promise<void>) => withTempDir(fn, "berth-program-cache-");
 
 Deno.test("programCacheKey() names the program's path and file identity, null for a missing program", async () => {
   const a = await programCacheKey(fixtureBinary("singularity-3.4"));

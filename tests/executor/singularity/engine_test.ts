@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { EngineError } from "../../../src/errors.ts";
 import { envPrefix, resolveEngine } from "../../../src/executor/singularity/mod.ts";
 import { assertEquals, assertRejects, assertStringIncludes } from "../../helpers/assert.ts";
+import { withTempDir } from "../../helpers/temp_dir.ts";
 
 /** Makes `dir/name` an executable (or, with mode 0o644, a non-executable) file. */
 async function program(dir: string, name: string, mode = 0o755): Promise<string> {
@@ -12,14 +13,7 @@ async function program(dir: string, name: string, mode = 0o755): Promise<string>
   return path;
 }
 
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "berth-engine-test-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withEngineDir = (fn: (dir: string) => Promise<void>) => withTempDir(fn, "berth-engine-test-");
 
 Deno.test("envPrefix() names the variable prefix of each engine", () => {
   assertEquals(envPrefix("singularity"), "SINGULARITY");
@@ -27,7 +21,7 @@ Deno.test("envPrefix() names the variable prefix of each engine", () => {
 });
 
 Deno.test("resolveEngine() in auto mode prefers apptainer anywhere on PATH over singularity", async () => {
-  await withTempDir(async (dir) => {
+  await withEngineDir(async (dir) => {
     const s = await program(join(dir, "a"), "singularity");
     const a = await program(join(dir, "b"), "apptainer");
     const path = `${dir}/a:${dir}/b`;
@@ -38,7 +32,7 @@ Deno.test("resolveEngine() in auto mode prefers apptainer anywhere on PATH over 
 });
 
 Deno.test("resolveEngine() skips files that are not executable and resolves relative PATH entries", async () => {
-  await withTempDir(async (dir) => {
+  await withEngineDir(async (dir) => {
     await program(join(dir, "a"), "apptainer", 0o644);
     const good = await program(join(dir, "b"), "apptainer");
     assertEquals(await resolveEngine("apptainer", undefined, "a:b", dir), {
@@ -49,7 +43,7 @@ Deno.test("resolveEngine() skips files that are not executable and resolves rela
 });
 
 Deno.test("resolveEngine() takes an explicit binary by path or by name and infers the engine in auto mode", async () => {
-  await withTempDir(async (dir) => {
+  await withEngineDir(async (dir) => {
     const custom = await program(join(dir, "bin"), "apptainer-1.2");
     const sing = await program(join(dir, "bin"), "my-runtime");
     assertEquals(await resolveEngine("auto", custom, undefined), { engine: "apptainer", path: custom });
@@ -65,7 +59,7 @@ Deno.test("resolveEngine() takes an explicit binary by path or by name and infer
 });
 
 Deno.test("resolveEngine() fails with EngineError naming what is missing", async () => {
-  await withTempDir(async (dir) => {
+  await withEngineDir(async (dir) => {
     const err = await assertRejects(() => resolveEngine("auto", undefined, dir), EngineError);
     assertStringIncludes(err.message, `Cannot find "apptainer" or "singularity" on PATH "${dir}"`);
     const err2 = await assertRejects(() => resolveEngine("singularity", join(dir, "nope"), dir), EngineError);
